@@ -1,0 +1,299 @@
+"""Asset profiles, the catalogue, resolution and checksums.
+
+Every model and dataset a lesson uses is named in ``data/assets.toml`` with, per profile,
+where it comes from, its licence, its size and how to get it offline. ``resolve(name)`` looks
+in the ftlab cache, then system paths, then installed packages, then this repository's
+``data/``, then downloads (when online), and otherwise raises :class:`AssetMissing` whose
+message says exactly what to install. Nothing is silently swapped for something else.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import socket
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROFILES = ("pocket", "full")
+DATA_DIR = Path(os.environ.get("FTLAB_DATA", Path(__file__).resolve().parents[1] / "data"))
+
+
+class AssetError(RuntimeError):
+    """Base class of the asset errors a learner can hit."""
+
+
+class AssetMissing(AssetError):
+    """The asset is not on this machine and cannot be downloaded now."""
+
+
+class ChecksumError(AssetError):
+    """A file's sha256 does not match the catalogue or its model card."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One catalogue entry, seen through one profile."""
+
+    name: str
+    profile: str
+    kind: str
+    licence: str
+    size_mb: float
+    source: str
+    install: str
+    locations: dict = field(default_factory=dict)  # cache/system/package/repo -> str
+    download: str | None = None
+    sha256: dict = field(default_factory=dict)
+    card: str | None = None
+
+
+def profile() -> str:
+    """The active profile: ``$FTLAB_PROFILE`` (pocket by default)."""
+    name = os.environ.get("FTLAB_PROFILE", "pocket").strip().lower() or "pocket"
+    if name not in PROFILES:
+        raise AssetError(f"FTLAB_PROFILE={name!r} is not a profile; use one of {PROFILES} "
+                         "(e.g. `export FTLAB_PROFILE=pocket`).")
+    return name
+
+
+def cache_dir() -> Path:
+    """Where ftlab keeps what it downloads: ``$FTLAB_CACHE`` or ``~/.cache/ftlab``."""
+    return Path(os.environ.get("FTLAB_CACHE", Path.home() / ".cache" / "ftlab"))
+
+
+@lru_cache(maxsize=None)
+def _catalogue_toml() -> dict:
+    path = DATA_DIR / "assets.toml"
+    if not path.exists():
+        raise AssetError(f"The asset catalogue {path} is missing; run from a clone of the ftlab "
+                         "repository (pip install -e .) or set FTLAB_DATA to its data/ folder.")
+    return tomllib.loads(path.read_text())
+
+
+def catalogue() -> list[str]:
+    """Names of every asset in the catalogue."""
+    return sorted(_catalogue_toml())
+
+
+def asset(name: str, profile_name: str | None = None) -> Asset:
+    """The catalogue entry ``name`` for a profile (the active one by default)."""
+    entries = _catalogue_toml()
+    if name not in entries:
+        raise AssetError(f"Unknown asset {name!r}. Known assets: {', '.join(sorted(entries))}.")
+    prof = profile_name or profile()
+    if prof not in PROFILES:
+        raise AssetError(f"Unknown profile {prof!r}; use one of {PROFILES}.")
+    entry = entries[name]
+    if prof not in entry:
+        other = [p for p in PROFILES if p in entry]
+        raise AssetError(f"Asset {name!r} has no {prof!r} version (it exists for {other}); "
+                         f"set FTLAB_PROFILE={other[0]} to use it.")
+    spec = entry[prof]
+    where = {k: spec[k] for k in ("cache", "system", "package", "repo") if k in spec}
+    return Asset(name=name, profile=prof, kind=entry.get("kind", "?"), licence=entry.get("licence", "?"),
+                 size_mb=float(entry.get("size_mb", 0)), source=spec["source"], install=spec["install"],
+                 locations=where, download=spec.get("download"), sha256=dict(spec.get("sha256", {})),
+                 card=spec.get("card"))
+
+
+def _package_path(spec: str) -> Path | None:
+    module, _, rel = spec.partition(":")
+    found = importlib.util.find_spec(module)  # locates the package without importing it
+    if found is None or not found.submodule_search_locations:
+        return None
+    return Path(list(found.submodule_search_locations)[0]) / rel
+
+
+def local_candidates(a: Asset) -> list[tuple[str, Path]]:
+    """Where ``a`` may already be on this machine, in resolution order."""
+    out = []
+    if "cache" in a.locations:
+        out.append(("cache", cache_dir() / a.locations["cache"]))
+    if "system" in a.locations:
+        out.append(("system", Path(a.locations["system"])))
+    if "package" in a.locations and (p := _package_path(a.locations["package"])) is not None:
+        out.append(("package", p))
+    if "repo" in a.locations:
+        out.append(("repo", DATA_DIR / a.locations["repo"]))
+    return out
+
+
+def _complete(path: Path, a: Asset) -> bool:
+    if not path.exists():
+        return False
+    if path.is_dir() and a.sha256:
+        return all((path / f).exists() for f in a.sha256)
+    return True
+
+
+def find_local(name: str, profile_name: str | None = None) -> tuple[str, Path] | None:
+    """``(where, path)`` of the first local copy of an asset, or None; never downloads."""
+    a = asset(name, profile_name)
+    return next(((w, p) for w, p in local_candidates(a) if _complete(p, a)), None)
+
+
+def is_online(host: str = "huggingface.co", port: int = 443, timeout: float = 2.0) -> bool:
+    """True if ``host`` answers within ``timeout`` s and no *_OFFLINE variable is set."""
+    if any(os.environ.get(v, "0") not in ("", "0") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "FTLAB_OFFLINE")):
+        return False
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def resolve(name: str, profile_name: str | None = None, verify: bool = True) -> Path | str:
+    """Path (or hub id) of an asset: local copies first, then a download, else a clear error."""
+    a = asset(name, profile_name)
+    hit = find_local(name, a.profile)
+    if hit is not None:
+        if verify:
+            verify_asset(a, hit[1])
+        return hit[1]
+    if a.download and is_online(_download_host(a.download)):
+        return _download(a)
+    raise AssetMissing(missing_message(a))
+
+
+def missing_message(a: Asset) -> str:
+    """The error text for an asset that is neither here nor downloadable now."""
+    looked = "\n".join(f"  - {w}: {p}" for w, p in local_candidates(a)) or "  (no local locations)"
+    online = f" ftlab could not reach the internet to download it ({a.download})." if a.download else ""
+    return (f"Asset {a.name!r} ({a.profile} profile: {a.source}) was not found.{online}\n"
+            f"Looked in:\n{looked}\nTo fix: {a.install}")
+
+
+def _download_host(download: str) -> str:
+    kind = download.split(":", 1)[0]
+    return {"hf": "huggingface.co", "nltk": "raw.githubusercontent.com",
+            "torchvision-weights": "download.pytorch.org"}.get(kind, "pypi.org")
+
+
+def _download(a: Asset) -> Path | str:
+    kind, _, what = a.download.partition(":")
+    target = cache_dir() / a.locations.get("cache", a.name)
+    if kind == "hf":
+        return what  # transformers downloads and caches by id
+    if kind == "torchvision-weights":
+        return what
+    if kind == "torchvision":
+        import torchvision.datasets as tvd
+        getattr(tvd, what)(str(target.parent / "torchvision"), download=True)
+        raw = target.parent / "torchvision" / what / "raw"
+        return raw if raw.exists() else target.parent / "torchvision"
+    if kind == "nltk":
+        import nltk
+        nltk.download(what, download_dir=str(target.parent / "nltk"), quiet=True)
+        return target.parent / "nltk" / "corpora" / what
+    raise AssetError(f"Unknown download kind {kind!r} for asset {a.name!r} in data/assets.toml.")
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_file(path: str | Path, expected: str) -> None:
+    """Raise :class:`ChecksumError` unless ``path`` has sha256 ``expected``."""
+    got = sha256(path)
+    if got != expected:
+        raise ChecksumError(f"{path} has sha256 {got[:16]}..., expected {expected[:16]}...: the file is "
+                            "corrupted or was replaced. Delete it and reinstall or rebuild it "
+                            "(see data/assets.toml for how).")
+
+
+def verify_asset(a: Asset, path: Path) -> None:
+    """Check every file of ``a`` named in its catalogue entry or its model card."""
+    if a.card:
+        card = read_card(DATA_DIR / a.card)
+        verify_file(path, card["sha256"])
+    for fname, digest in a.sha256.items():
+        target = path / fname if path.is_dir() else path
+        if target.exists() or path.is_dir():
+            verify_file(target, digest)
+
+
+def read_card(path: str | Path) -> dict:
+    """A model card (JSON) as a dict."""
+    path = Path(path)
+    if not path.exists():
+        raise AssetMissing(f"Model card {path} is missing; rebuild the checkpoint with "
+                           f"`python -m ftlab.pretrain {path.stem}`.")
+    return json.loads(path.read_text())
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | Path, state_dict: dict, card: dict | None = None) -> str:
+    """Save tensors as safetensors atomically (and a JSON card with their sha256 beside them)."""
+    from safetensors.torch import save
+
+    path = Path(path)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    atomic_write_bytes(path, save(tensors))
+    digest = sha256(path)
+    if card is not None:
+        card = {**card, "file": path.name, "sha256": digest}
+        atomic_write_bytes(path.with_suffix(".json"), (json.dumps(card, indent=2) + "\n").encode())
+    return digest
+
+
+def load_checkpoint(path: str | Path, expected_sha256: str | None = None) -> dict:
+    """Load a safetensors checkpoint, refusing it if its sha256 differs from its card's."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.exists():
+        raise AssetMissing(f"Checkpoint {path} does not exist. Check the path, or rebuild it.")
+    card_path = path.with_suffix(".json")
+    if expected_sha256 is None and card_path.exists():
+        expected_sha256 = read_card(card_path)["sha256"]
+    if expected_sha256 is not None:
+        verify_file(path, expected_sha256)
+    return load_file(str(path))
+
+
+def load_pretrained(name: str) -> tuple[dict, dict]:
+    """State dict and model card of a pocket checkpoint from the catalogue (sha256-checked)."""
+    path = resolve(name, "pocket")
+    card = read_card(DATA_DIR / asset(name, "pocket").card)
+    return load_checkpoint(path, card["sha256"]), card
+
+
+def describe(profile_name: str | None = None) -> list[dict]:
+    """One row per catalogue asset: where it was found (or not), size and licence."""
+    rows = []
+    for name in catalogue():
+        try:
+            a = asset(name, profile_name)
+        except AssetError:
+            continue
+        hit = find_local(name, a.profile)
+        rows.append({"asset": name, "kind": a.kind, "found": hit[0] if hit else "missing",
+                     "path": str(hit[1]) if hit else "", "size_mb": a.size_mb, "licence": a.licence,
+                     "source": a.source})
+    return rows
