@@ -1,0 +1,80 @@
+"""Freezing, unfreezing and parameter groups with discriminative learning rates.
+
+Follows fastai's vocabulary (Howard & Gugger 2020): a *splitter* turns a model into a list
+of layer groups, ``freeze_to(groups, n)`` freezes the first ``n`` groups, and
+``param_groups(groups, lr=slice(lo, hi))`` spreads learning rates geometrically from the
+first group (``lo``) to the last (``hi``).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from torch import nn
+
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
+Group = nn.Module | Sequence[nn.Parameter]
+
+
+def _params(group: Group) -> list[nn.Parameter]:
+    return list(group.parameters()) if isinstance(group, nn.Module) else list(group)
+
+
+def set_trainable(group: Group, trainable: bool, train_bn: bool = False) -> None:
+    """Set ``requires_grad`` on a module or parameter list (norm layers stay trainable if train_bn)."""
+    for p in _params(group):
+        p.requires_grad_(trainable)
+    if train_bn and isinstance(group, nn.Module):
+        for m in group.modules():
+            if isinstance(m, _BN):
+                for p in m.parameters():
+                    p.requires_grad_(True)
+
+
+def freeze(group: Group, train_bn: bool = False) -> None:
+    """Stop gradients for every parameter of ``group`` (norm layers too unless train_bn)."""
+    set_trainable(group, False, train_bn)
+
+
+def unfreeze(group: Group) -> None:
+    """Let every parameter of ``group`` learn again."""
+    set_trainable(group, True)
+
+
+def freeze_to(groups: Sequence[Group], n: int, train_bn: bool = False) -> None:
+    """Freeze ``groups[:n]`` and unfreeze ``groups[n:]`` (``n=-1``: only the last group learns)."""
+    if not groups:
+        raise ValueError("freeze_to needs at least one layer group; got an empty list.")
+    n = n % len(groups) if n < 0 else min(n, len(groups))
+    for i, g in enumerate(groups):
+        set_trainable(g, i >= n, train_bn)
+
+
+def lr_per_group(lr: float | slice, n_groups: int) -> list[float]:
+    """One LR per group; a ``slice(lo, hi)`` is spread geometrically, ``slice(hi)`` gives hi/10 to the rest."""
+    if not isinstance(lr, slice):
+        return [float(lr)] * n_groups
+    if lr.start is None:  # fastai: slice(hi) means hi/10 for all groups but the last
+        return [lr.stop / 10] * (n_groups - 1) + [float(lr.stop)]
+    if n_groups == 1:
+        return [float(lr.stop)]
+    return list(np.geomspace(lr.start, lr.stop, n_groups).astype(float))
+
+
+def param_groups(groups: Sequence[Group], lr: float | slice, **extra) -> list[dict]:
+    """Optimizer parameter groups, one per layer group, with trainable parameters only."""
+    lrs = lr_per_group(lr, len(groups))
+    out = []
+    for g, group_lr in zip(groups, lrs):
+        params = [p for p in _params(g) if p.requires_grad]
+        if params:
+            out.append({"params": params, "lr": group_lr, **extra})
+    if not out:
+        raise ValueError("No trainable parameters in any group: unfreeze some layers first.")
+    return out
+
+
+def count_params(model: nn.Module | Iterable[nn.Parameter], trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters."""
+    params = model.parameters() if isinstance(model, nn.Module) else model
+    return sum(p.numel() for p in params if p.requires_grad or not trainable_only)
