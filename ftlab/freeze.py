@@ -58,7 +58,7 @@ def lr_per_group(lr: float | slice, n_groups: int) -> list[float]:
         return [lr.stop / 10] * (n_groups - 1) + [float(lr.stop)]
     if n_groups == 1:
         return [float(lr.stop)]
-    return list(np.geomspace(lr.start, lr.stop, n_groups).astype(float))
+    return np.geomspace(lr.start, lr.stop, n_groups).tolist()
 
 
 def param_groups(groups: Sequence[Group], lr: float | slice, **extra) -> list[dict]:
