@@ -1,0 +1,44 @@
+# ftlab: the two commands a learner needs are `make run` and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.ftlab-installed
+
+export FTLAB_PROFILE ?= pocket
+export TOKENIZERS_PARALLELISM := false
+export MPLBACKEND := Agg
+ifeq ($(FTLAB_PROFILE),pocket)
+# pocket never needs a hub: fail at once instead of 23-46 s of retries per missing file
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+endif
+
+.PHONY: run test unit lab student bench pretrain clean-venv
+
+$(STAMP): pyproject.toml scripts/make_venv.sh
+	bash scripts/make_venv.sh $(VENV)
+	touch $(STAMP)
+
+run: $(STAMP)            ## execute every notebook headless -> runs/latest/
+	$(PY) scripts/run_notebooks.py --out runs/latest
+
+test: $(STAMP)           ## unit tests + every notebook under nbval
+	$(VENV)/bin/pytest
+
+unit: $(STAMP)           ## unit tests only (fast)
+	$(VENV)/bin/pytest tests
+
+lab: $(STAMP)            ## JupyterLab on notebooks/
+	$(VENV)/bin/jupyter lab notebooks/
+
+student: $(STAMP)        ## student copies (solutions removed, outputs cleared) in student/
+	$(PY) -m ftlab.classroom notebooks student
+
+bench: $(STAMP)          ## speed/memory benchmarks (print figures; never asserted in tests)
+	$(PY) benchmarks/fit_overhead.py
+	$(PY) benchmarks/notebook_times.py
+
+pretrain: $(STAMP)       ## rebuild the pocket checkpoints in data/pretrained/
+	$(PY) -m ftlab.pretrain cnn
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,147 @@
+"""Image datasets of the vision lessons: Fashion-MNIST source / target tasks on a canvas.
+
+The source task is Fashion-MNIST classes 0-4 (what the pocket CNN was pretrained on), the
+target task classes 5-9. Each 28x28 item is placed at a random (seeded) position on a larger
+canvas: centred items are nearly linearly separable in pixel space, which would hide the
+point of transfer; placed items are not, as objects in photos are not centred.
+Text datasets live in :mod:`ftlab.text`.
+"""
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from ftlab.assets import resolve
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+SOURCE_CLASSES = (0, 1, 2, 3, 4)
+TARGET_CLASSES = (5, 6, 7, 8, 9)
+CANVAS = 40
+_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+@dataclass
+class ImageSet:
+    """Images as float tensors in [0, 1] of shape (N, 1, H, W), labels 0..C-1, class names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx) -> "ImageSet":
+        """The examples at positions ``idx``."""
+        idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+        return ImageSet(self.images[idx], self.labels[idx], self.classes)
+
+    def loader(self, batch_size: int = 128, shuffle: bool = False, seed: int = 0) -> DataLoader:
+        """A DataLoader of ``(x, y)`` batches (seeded shuffling)."""
+        gen = torch.Generator().manual_seed(seed)
+        return DataLoader(TensorDataset(self.images, self.labels), batch_size=batch_size,
+                          shuffle=shuffle, generator=gen)
+
+    def flat(self) -> np.ndarray:
+        """Pixels as an (N, H*W) NumPy array, e.g. for a classifier on raw pixels."""
+        return self.images.reshape(len(self), -1).numpy()
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (stem + ".gz", stem):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"{stem}(.gz) is missing from {folder}; reinstall dataset-fashion-mnist.")
+
+
+@lru_cache(maxsize=2)
+def load_fashion_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Raw Fashion-MNIST: uint8 images (N, 28, 28) and labels (N,) of ``split`` ('train'/'test')."""
+    if split not in _FILES:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}.")
+    folder = Path(resolve("fashion_mnist"))
+    images, labels = (_read_idx(_find(folder, stem)) for stem in _FILES[split])
+    return images, labels.astype(np.int64)
+
+
+def place_on_canvas(images: np.ndarray, size: int = CANVAS, seed: int = 0) -> np.ndarray:
+    """Put each (28, 28) item at a seeded random position on a (size, size) black canvas."""
+    n, h, w = images.shape
+    if size < max(h, w):
+        raise ValueError(f"canvas size {size} is smaller than the items ({h}x{w}).")
+    rng = np.random.default_rng(seed)
+    ys, xs = rng.integers(0, size - h + 1, n), rng.integers(0, size - w + 1, n)
+    canvas = np.zeros((n, size, size), dtype=images.dtype)
+    for i in range(n):
+        canvas[i, ys[i]:ys[i] + h, xs[i]:xs[i] + w] = images[i]
+    return canvas
+
+
+def fashion_task(classes: tuple[int, ...], split: str = "train", canvas: int | None = CANVAS,
+                 seed: int = 0, limit: int | None = None) -> ImageSet:
+    """Fashion-MNIST restricted to ``classes`` (relabelled 0..C-1), items placed on a canvas.
+
+    ``canvas=None`` keeps the centred 28x28 originals. ``limit`` keeps the first ``limit``
+    examples (after a seeded shuffle), e.g. a smaller test set for a quick lesson.
+    """
+    images, labels = load_fashion_mnist(split)
+    keep = np.flatnonzero(np.isin(labels, classes))
+    if limit is not None:
+        keep = np.sort(np.random.default_rng(seed).permutation(keep)[:limit])
+    x = images[keep]
+    if canvas:  # a different seed per split so train and test placements differ
+        x = place_on_canvas(x, canvas, seed=seed + (0 if split == "train" else 10_000))
+    remap = {c: i for i, c in enumerate(classes)}
+    y = np.array([remap[c] for c in labels[keep]], dtype=np.int64)
+    return ImageSet(torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1), torch.from_numpy(y),
+                    tuple(FASHION_CLASSES[c] for c in classes))
+
+
+def source_task(split: str = "train", **kw) -> ImageSet:
+    """The source task: classes 0-4 (T-shirt, Trouser, Pullover, Dress, Coat)."""
+    return fashion_task(SOURCE_CLASSES, split, **kw)
+
+
+def target_task(split: str = "train", **kw) -> ImageSet:
+    """The target task: classes 5-9 (Sandal, Shirt, Sneaker, Bag, Ankle boot)."""
+    return fashion_task(TARGET_CLASSES, split, **kw)
+
+
+def few_shot(labels, k: int, seed: int = 0) -> np.ndarray:
+    """Indices of a balanced subset with ``k`` examples per class, deterministic from ``seed``."""
+    labels = np.asarray(labels)
+    if k < 1:
+        raise ValueError(f"k must be at least 1 example per class, got {k}.")
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in np.unique(labels):
+        pool = np.flatnonzero(labels == c)
+        if k > len(pool):
+            raise ValueError(f"k={k} is larger than class {c}, which has {len(pool)} examples; "
+                             f"use k <= {len(pool)} or a larger split.")
+        out.append(rng.choice(pool, size=k, replace=False))
+    return np.sort(np.concatenate(out))
+
+
+def train_valid_split(n: int, valid_frac: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``range(n)`` into train and validation indices."""
+    perm = np.random.default_rng(seed).permutation(n)
+    cut = int(round(n * (1 - valid_frac)))
+    return np.sort(perm[:cut]), np.sort(perm[cut:])
