@@ -15,7 +15,7 @@ from ftlab.data import CANVAS, SOURCE_CLASSES, source_task
 from ftlab.models import PocketCNN
 from ftlab.train import evaluate, fit, seed_everything
 
-EPOCHS, BATCH, LR = 4, 128, 3e-3
+EPOCHS, BATCH, LR = 3, 128, 3e-3
 
 
 def build(steps: int | None = None, out_dir: Path | None = None, seed: int = 0) -> dict:

@@ -1,0 +1,80 @@
+import pytest
+import torch
+from torch import nn
+
+from ftlab.freeze import freeze
+from ftlab.train import History, cross_entropy, evaluate, fit, make_scheduler, seed_everything
+
+
+def test_fit_lowers_the_loss(mlp, xor_loader):
+    before = evaluate(mlp, xor_loader)["loss"]
+    hist = fit(mlp, xor_loader, epochs=15, lr=1e-2, valid_dl=xor_loader, progress=False)
+    assert hist.last("valid_loss") < 0.5 * before
+    assert hist.last("valid_acc") > 0.8  # XOR is not linearly separable: the hidden layer learned it
+    assert len(hist.loss) == len(hist.lrs) == 15 * len(xor_loader)
+
+
+def test_onecycle_warms_up_then_anneals(mlp, xor_loader):
+    hist = fit(mlp, xor_loader, epochs=4, lr=1e-2, progress=False)
+    lrs = [s[0] for s in hist.lrs]
+    peak = max(range(len(lrs)), key=lrs.__getitem__)
+    assert 0 < peak < len(lrs) - 1 and lrs[0] < 1e-2 / 10 and lrs[-1] < 1e-2 / 100
+
+
+def test_callback_can_stop_and_sees_state(mlp, xor_loader):
+    seen = []
+    stop = lambda ev, s: seen.append((ev, s.step)) or ("stop" if s.step == 3 else None)
+    hist = fit(mlp, xor_loader, epochs=5, callbacks=[stop], progress=False)
+    assert len(hist.loss) == 3 and seen[-1] == ("step", 3)
+
+
+def test_fit_accepts_dict_batches():
+    class Toy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, x, labels=None):
+            logits = self.lin(x)
+            return type("Out", (), {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)})()
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    batches = [{"x": x[i:i + 16], "labels": (x[i:i + 16, 0] > 0).long()} for i in range(0, 64, 16)]
+    model = Toy()
+    hist = fit(model, batches, epochs=20, lr=5e-2, progress=False)
+    assert hist.loss[-1] < hist.loss[0]
+    assert evaluate(model, batches)["acc"] > 0.8
+
+
+def test_sequence_cross_entropy_flattens():
+    logits, y = torch.randn(2, 5, 7), torch.randint(0, 7, (2, 5))
+    assert cross_entropy(logits, y) == pytest.approx(nn.functional.cross_entropy(logits.reshape(10, 7), y.reshape(10)).item())
+
+
+def test_errors_say_what_to_do(mlp, xor_loader):
+    with pytest.raises(ValueError, match="empty"):
+        fit(mlp, [], progress=False)
+    freeze(mlp)
+    with pytest.raises(ValueError, match="Unfreeze"):
+        fit(mlp, xor_loader, progress=False)
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match="Unknown schedule"):
+        make_scheduler(opt, "triangle", 10)
+
+
+def test_seeded_runs_repeat():
+    x, y = torch.randn(32, 10), torch.randint(0, 2, (32,))
+    runs = []
+    for _ in range(2):
+        seed_everything(1)
+        model = nn.Sequential(nn.Linear(10, 8), nn.Dropout(0.5), nn.ReLU(), nn.Linear(8, 2))
+        runs.append(fit(model, [(x, y)] * 3, progress=False).loss)
+    assert runs[0] == runs[1]
+
+
+def test_history_continues_across_stages(mlp, xor_loader):
+    hist = fit(mlp, xor_loader, epochs=1, progress=False)
+    fit(mlp, xor_loader, epochs=1, history=hist, progress=False)
+    assert [e["epoch"] for e in hist.epochs] == [1, 2] and len(hist.loss) == 2 * len(xor_loader)
+    assert History().seconds == 0
