@@ -238,6 +238,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint should be readable like any file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
