@@ -5,7 +5,6 @@ STAMP  := $(VENV)/.ftlab-installed
 
 export FTLAB_PROFILE ?= pocket
 export TOKENIZERS_PARALLELISM := false
-export MPLBACKEND := Agg
 ifeq ($(FTLAB_PROFILE),pocket)
 # pocket never needs a hub: fail at once instead of 23-46 s of retries per missing file
 export HF_HUB_OFFLINE := 1
