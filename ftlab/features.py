@@ -50,8 +50,11 @@ def fit_score(clf, x_train: np.ndarray, y_train, x_test: np.ndarray, y_test) -> 
 
 
 def concat_features(*blocks: np.ndarray) -> np.ndarray:
-    """Join feature blocks side by side after scaling each to unit mean norm, so none dominates."""
+    """Join feature blocks side by side, each row of each block scaled to unit length.
+
+    Per-row scaling needs no statistics from a training set, so train and test rows are
+    treated alike, and a block with more (or larger) numbers cannot drown out the other.
+    """
     if len({len(b) for b in blocks}) != 1:
         raise ValueError("feature blocks must describe the same examples (same number of rows).")
-    scaled = [b / (np.linalg.norm(b, axis=1).mean() + 1e-8) for b in blocks]
-    return np.concatenate(scaled, axis=1)
+    return np.concatenate([b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-8) for b in blocks], axis=1)

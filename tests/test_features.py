@@ -25,8 +25,12 @@ def test_classifiers_separate_separable_data():
         fit_score(linear_svm(), x, y, x[:, :3], y)
 
 
-def test_concat_features_balances_blocks():
-    a, b = np.ones((4, 2)) * 100, np.ones((4, 3))
+def test_concat_features_balances_blocks_row_by_row():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 100, (4, 2)), rng.normal(0, 1, (4, 3))
     joined = concat_features(a, b)
     assert joined.shape == (4, 5)
-    assert np.linalg.norm(joined[:, :2], axis=1).mean() == pytest.approx(np.linalg.norm(joined[:, 2:], axis=1).mean())
+    assert np.allclose(np.linalg.norm(joined[:, :2], axis=1), 1) and np.allclose(np.linalg.norm(joined[:, 2:], axis=1), 1)
+    assert np.allclose(concat_features(a[:1], b[:1]), joined[:1])  # a row does not depend on the others
+    with pytest.raises(ValueError, match="same examples"):
+        concat_features(a, b[:2])
