@@ -1,0 +1,374 @@
+"""ULMFiT: an AWD-LSTM language model, slanted triangular LRs, gradual unfreezing.
+
+Follows Howard & Ruder 2018, "Universal Language Model Fine-tuning for Text Classification"
+(ACL), in three stages: (1) pretrain a language model (LM) on general text, (2) fine-tune it on
+target-domain text with discriminative learning rates and slanted triangular LRs (STLR), (3) put
+a classifier with concat pooling on its encoder and fine-tune with gradual unfreezing.
+
+The LM is a small AWD-LSTM (Merity, Keskar & Socher 2018, "Regularizing and Optimizing LSTM
+Language Models", ICLR): embedding dropout (whole words), locked (variational) dropout with one
+mask per sequence, DropConnect on the hidden-to-hidden weights, and tied input/output weights
+(Press & Wolf 2017; Inan et al. 2017). Dropout values follow fastai's ``awd_lstm_lm_config`` and
+``awd_lstm_clas_config``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+from torch.utils.data import DataLoader
+
+from ftlab.freeze import freeze_to
+from ftlab.text import Vocab
+from ftlab.train import History, cross_entropy, default_device, fit
+
+
+@dataclass
+class LMConfig:
+    """Sizes and dropout probabilities of an AWD-LSTM."""
+
+    vocab_size: int = 8000
+    emb_size: int = 128
+    hidden_size: int = 256
+    n_layers: int = 2
+    pad_id: int = 0
+    embed_p: float = 0.02  # drop whole words from the embedding matrix
+    input_p: float = 0.25  # locked dropout on the embeddings
+    hidden_p: float = 0.15  # locked dropout between LSTM layers
+    weight_p: float = 0.2  # DropConnect on hidden-to-hidden weights
+    output_p: float = 0.1  # locked dropout on the last layer's output
+
+    def scaled(self, drop_mult: float) -> LMConfig:
+        """The same sizes with every dropout probability multiplied by ``drop_mult``."""
+        ps = {k: v * drop_mult for k, v in asdict(self).items() if k.endswith("_p")}
+        return replace(self, **ps)
+
+
+# fastai's classifier dropouts (awd_lstm_clas_config): stronger, since labels are few.
+CLASSIFIER_DROPOUT = dict(embed_p=0.05, input_p=0.4, hidden_p=0.3, weight_p=0.5, output_p=0.4)
+
+
+# --------------------------------------------------------------------------- regularisers
+
+class LockedDropout(nn.Module):
+    """Variational dropout: one mask per sequence, shared by all time steps (Gal & Ghahramani 2016)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, C)
+        if not self.training or self.p == 0:
+            return x
+        mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1 - self.p) / (1 - self.p)
+        return x * mask  # the (B, 1, C) mask broadcasts over T
+
+
+def embedding_dropout(embed: nn.Embedding, ids: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Look up ``ids``, dropping whole rows (words) of the embedding matrix with probability p."""
+    weight = embed.weight
+    if training and p > 0:
+        keep = weight.new_empty(weight.size(0), 1).bernoulli_(1 - p) / (1 - p)
+        weight = weight * keep  # (V, E): a dropped word is zero wherever it occurs
+    return F.embedding(ids, weight, embed.padding_idx)
+
+
+class WeightDropLSTM(nn.Module):
+    """One LSTM layer with DropConnect on its hidden-to-hidden matrix (Wan et al. 2013)."""
+
+    def __init__(self, input_size: int, hidden_size: int, weight_p: float):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.weight_p = weight_p
+
+    def forward(self, x: torch.Tensor, state=None):  # x: (B, T, C_in)
+        params = dict(self.lstm.named_parameters())
+        # the same dropped matrix is used at every time step, so the recurrence stays consistent
+        params["weight_hh_l0"] = F.dropout(params["weight_hh_l0"], self.weight_p, self.training)
+        return functional_call(self.lstm, params, (x, state))  # (B, T, C_out), (h, c)
+
+
+# --------------------------------------------------------------------------- models
+
+class AWDLSTM(nn.Module):
+    """The encoder: embedding -> stacked weight-dropped LSTMs, with locked dropout between them."""
+
+    def __init__(self, cfg: LMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.emb_size, padding_idx=cfg.pad_id)
+        nn.init.uniform_(self.embed.weight, -0.1, 0.1)
+        sizes = [cfg.emb_size] + [cfg.hidden_size] * (cfg.n_layers - 1) + [cfg.emb_size]  # last = emb (tying)
+        self.rnns = nn.ModuleList(WeightDropLSTM(sizes[i], sizes[i + 1], cfg.weight_p)
+                                  for i in range(cfg.n_layers))
+        self.input_dp = LockedDropout(cfg.input_p)
+        self.hidden_dps = nn.ModuleList(LockedDropout(cfg.hidden_p) for _ in range(cfg.n_layers - 1))
+
+    def forward(self, ids: torch.Tensor, states: list | None = None) -> tuple[torch.Tensor, list]:
+        """Outputs of the last layer (B, T, E) and each layer's final (h, c)."""
+        x = self.input_dp(embedding_dropout(self.embed, ids, self.cfg.embed_p, self.training))  # (B, T, E)
+        new_states = []
+        for i, rnn in enumerate(self.rnns):
+            x, state = rnn(x, None if states is None else states[i])
+            new_states.append(state)
+            if i < len(self.hidden_dps):
+                x = self.hidden_dps[i](x)
+        return x, new_states
+
+
+class LanguageModel(nn.Module):
+    """AWD-LSTM encoder + a decoder that shares the embedding matrix; keeps its state between calls.
+
+    Training on contiguous chunks (see :func:`lm_batches`), the final hidden state of one batch
+    is the initial state of the next, so the model sees context longer than one chunk; the
+    state is detached so gradients stop at the chunk boundary (truncated BPTT). ``reset()``
+    forgets it.
+    """
+
+    def __init__(self, cfg: LMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = AWDLSTM(cfg)
+        self.output_dp = LockedDropout(cfg.output_p)
+        self.decoder = nn.Linear(cfg.emb_size, cfg.vocab_size)
+        self.decoder.weight = self.encoder.embed.weight  # tied: one (V, E) matrix for both ends
+        self._states: list | None = None
+
+    def reset(self) -> None:
+        """Forget the hidden state carried over from the previous batch."""
+        self._states = None
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Next-token logits (B, T, V) for token ids (B, T)."""
+        states = self._states
+        if states is not None and states[0][0].size(1) != ids.size(0):
+            states = None  # a batch of another size starts a new stream
+        out, new = self.encoder(ids, states)
+        self._states = [(h.detach(), c.detach()) for h, c in new]
+        return self.decoder(self.output_dp(out))  # (B, T, V)
+
+
+def lm_state(model: LanguageModel) -> dict[str, torch.Tensor]:
+    """The state dict to save: the tied decoder weight is stored once, as the embedding."""
+    return {k: v for k, v in model.state_dict().items() if k != "decoder.weight"}
+
+
+def load_lm(state: dict[str, torch.Tensor], cfg: LMConfig) -> LanguageModel:
+    """A :class:`LanguageModel` with weights from ``state`` (as saved by :func:`lm_state`)."""
+    model = LanguageModel(cfg)
+    hint = "Build the model with the checkpoint's config (its model card's 'config')."
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # a tensor of the wrong shape
+        raise ValueError(f"Checkpoint does not fit {cfg}: {err}. {hint}") from None
+    if set(missing) - {"decoder.weight"} or unexpected:
+        raise ValueError(f"Checkpoint does not fit {cfg}: missing {missing}, unexpected {unexpected}. {hint}")
+    return model
+
+
+def transfer_vocab(state: dict[str, torch.Tensor], old: Vocab, new: Vocab) -> dict[str, torch.Tensor]:
+    """Re-index embedding and output bias rows from ``old`` to ``new`` vocabulary.
+
+    Words both vocabularies know keep their pretrained rows; new words start at the mean
+    row, as in ULMFiT (fastai's ``match_embeds``).
+    """
+    out = dict(state)
+    for key in ("encoder.embed.weight", "decoder.bias"):
+        w = state[key]  # (V_old, E) or (V_old,)
+        rows = w.mean(0, keepdim=True).repeat(len(new), *([1] * (w.dim() - 1)))
+        shared = [(i, old.stoi[t]) for i, t in enumerate(new.itos) if t in old.stoi]
+        new_idx, old_idx = (torch.tensor([pair[j] for pair in shared], dtype=torch.long) for j in (0, 1))
+        rows[new_idx] = w[old_idx]
+        out[key] = rows
+    return out
+
+
+def concat_pool(out: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Concat pooling of outputs (B, T, E) at real (mask) steps: [last, max, mean] -> (B, 3E)."""
+    lengths = mask.sum(1).clamp(min=1)  # (B,)
+    last = out[torch.arange(out.size(0)), lengths - 1]  # (B, E)
+    maxed = out.masked_fill(~mask[..., None], float("-inf")).max(1).values  # (B, E)
+    mean = (out * mask[..., None]).sum(1) / lengths[:, None]  # (B, E)
+    return torch.cat([last, maxed, mean], dim=1)
+
+
+class TextClassifier(nn.Module):
+    """AWD-LSTM encoder + concat pooling + a two-layer head (BatchNorm, dropout, Linear)."""
+
+    def __init__(self, cfg: LMConfig, n_classes: int, head_hidden: int = 50, head_p: float = 0.1):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = AWDLSTM(cfg)
+        e = cfg.emb_size
+        self.head = nn.Sequential(
+            nn.BatchNorm1d(3 * e), nn.Dropout(cfg.output_p), nn.Linear(3 * e, head_hidden), nn.ReLU(),
+            nn.BatchNorm1d(head_hidden), nn.Dropout(head_p), nn.Linear(head_hidden, n_classes))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, C) for right-padded token ids (B, T)."""
+        out, _ = self.encoder(ids)  # (B, T, E); pads come after the words, so they change nothing before
+        return self.head(concat_pool(out, ids != self.cfg.pad_id))
+
+
+def classifier_from_lm(lm: LanguageModel | None, cfg: LMConfig, n_classes: int,
+                       drop_mult: float = 1.0) -> TextClassifier:
+    """A :class:`TextClassifier` whose encoder is ``lm``'s (random when ``lm`` is None).
+
+    Its dropouts are fastai's classifier dropouts times ``drop_mult`` (fastai's knob too).
+    """
+    drops = {k: v * drop_mult for k, v in CLASSIFIER_DROPOUT.items()}
+    clf = TextClassifier(replace(cfg, **drops), n_classes)
+    if lm is not None:
+        clf.encoder.load_state_dict(lm.encoder.state_dict())
+    return clf
+
+
+# --------------------------------------------------------------------------- layer groups, LRs
+
+def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    """Splitter: parameter groups from the bottom of the network to the top.
+
+    Classifier: [embedding], [LSTM 1], ..., [LSTM n], [head].
+    Language model: [LSTM 1], ..., [LSTM n], [embedding = decoder, decoder bias]; as in fastai the
+    tied embedding goes last, because it is also the output layer and new words must learn.
+    """
+    rnns = [list(r.parameters()) for r in model.encoder.rnns]
+    embed = list(model.encoder.embed.parameters())
+    if isinstance(model, TextClassifier):
+        return [embed, *rnns, list(model.head.parameters())]
+    if isinstance(model, LanguageModel):
+        return [*rnns, embed + [model.decoder.bias]]
+    raise TypeError(f"layer_groups knows LanguageModel and TextClassifier, not {type(model).__name__}.")
+
+
+def discriminative_lrs(base_lr: float, n_groups: int, factor: float = 2.6) -> list[float]:
+    """One LR per group: the top group gets ``base_lr``, each lower one ``factor`` times less."""
+    return [base_lr / factor ** (n_groups - 1 - i) for i in range(n_groups)]
+
+
+def _opt_groups(groups: Sequence[Sequence[nn.Parameter]], lrs: Sequence[float]) -> list[dict]:
+    out = [{"params": [p for p in g if p.requires_grad], "lr": lr} for g, lr in zip(groups, lrs)]
+    return [g for g in out if g["params"]]
+
+
+def stlr(cut_frac: float = 0.1, ratio: float = 32) -> Callable:
+    """Slanted triangular LRs: a schedule factory ``(optimizer, total_steps) -> scheduler`` for ``fit``.
+
+    The LR rises linearly for the first ``cut_frac`` of the steps from max/ratio to max, then
+    falls linearly back to max/ratio (Howard & Ruder 2018, eq. 3).
+    """
+    def factory(opt: torch.optim.Optimizer, total_steps: int):
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: stlr_factor(t, total_steps, cut_frac, ratio))
+    return factory
+
+
+def stlr_factor(t: int, total_steps: int, cut_frac: float = 0.1, ratio: float = 32) -> float:
+    """The multiplier of the peak LR at step ``t`` of ``total_steps`` under STLR."""
+    cut = max(1, math.floor(total_steps * cut_frac))
+    p = t / cut if t < cut else 1 - (t - cut) / max(1, total_steps - cut)
+    return (1 + max(0.0, p) * (ratio - 1)) / ratio
+
+
+def gradual_unfreeze(model: nn.Module, train_dl: Iterable, lr: float, *, epochs: int = 1,
+                     factor: float = 2.6, schedule: Callable | str | None = None,
+                     valid_dl: Iterable | None = None, last_epochs: int | None = None,
+                     **fit_kwargs) -> History:
+    """Fine-tune ``model`` top-down: unfreeze one more layer group per stage (ULMFiT section 3.3).
+
+    Stage k trains the top k groups for ``epochs`` (the last stage, all groups, for
+    ``last_epochs``), with discriminative LRs ``lr / factor**depth`` and a fresh STLR cycle.
+    """
+    groups = layer_groups(model)
+    hist = History()
+    for k in range(1, len(groups) + 1):
+        freeze_to(groups, len(groups) - k)
+        n_ep = last_epochs if k == len(groups) and last_epochs else epochs
+        fit(model, train_dl, n_ep, params=_opt_groups(groups, discriminative_lrs(lr, len(groups), factor)),
+            schedule=schedule or stlr(), valid_dl=valid_dl, history=hist, **fit_kwargs)
+    return hist
+
+
+# --------------------------------------------------------------------------- batching, perplexity
+
+def encode_stream(texts: str | Iterable[str], vocab: Vocab) -> torch.Tensor:
+    """One long tensor of token ids; each line (or text) ends with ``<eos>``."""
+    texts = texts.splitlines() if isinstance(texts, str) else texts
+    ids: list[int] = []
+    for line in texts:
+        if line.strip():
+            ids.extend(vocab.encode(line))
+            ids.append(vocab.eos_id)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def lm_batches(ids: torch.Tensor, batch_size: int = 32, bptt: int = 70) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Contiguous (x, y) chunks: row b of batch k+1 continues row b of batch k; y is x shifted by one."""
+    n = (len(ids) - 1) // batch_size
+    if n < 2:
+        raise ValueError(f"{len(ids)} tokens are too few for batch_size={batch_size}; "
+                         "use more text or a smaller batch size.")
+    x = ids[: n * batch_size].view(batch_size, n)  # (B, N): B parallel streams
+    y = ids[1: n * batch_size + 1].view(batch_size, n)
+    return [(x[:, i:i + bptt], y[:, i:i + bptt]) for i in range(0, n - 1, bptt)]
+
+
+@torch.no_grad()
+def perplexity(model: LanguageModel, batches: Iterable, device: torch.device | str | None = None) -> float:
+    """exp(mean next-token cross-entropy) over ``batches`` from :func:`lm_batches`."""
+    device = torch.device(device) if device else default_device()
+    model.to(device).eval()
+    model.reset()
+    total, count = 0.0, 0
+    for x, y in batches:
+        logits = model(x.to(device))  # (B, T, V)
+        total += cross_entropy(logits, y.to(device)).item() * y.numel()
+        count += y.numel()
+    model.reset()
+    return math.exp(total / count)
+
+
+@torch.no_grad()
+def generate(model: LanguageModel, vocab: Vocab, prompt: str, n_words: int = 12,
+             temperature: float = 0.7, seed: int = 0) -> str:
+    """Continue ``prompt`` by sampling up to ``n_words`` tokens (stops at ``<eos>``; never ``<unk>``)."""
+    device = next(model.parameters()).device
+    model.eval()
+    model.reset()
+    gen = torch.Generator().manual_seed(seed)
+    logits = model(torch.tensor([vocab.encode(prompt)], device=device))[0, -1]  # (V,)
+    words: list[int] = []
+    for _ in range(n_words):
+        logits[vocab.unk_id] = float("-inf")
+        nxt = torch.multinomial(F.softmax(logits.cpu() / temperature, -1), 1, generator=gen).item()
+        if nxt == vocab.eos_id:
+            break
+        words.append(nxt)
+        logits = model(torch.tensor([[nxt]], device=device))[0, -1]
+    model.reset()
+    return f"{prompt} {vocab.decode(words)}".strip()
+
+
+def pad_collate(pad_id: int, max_len: int = 64) -> Callable:
+    """A ``collate_fn`` that right-pads lists of token ids into a (B, T) tensor."""
+    def collate(items: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        seqs = [ids[:max_len] or [pad_id] for ids, _ in items]
+        x = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)  # (B, T)
+        for i, s in enumerate(seqs):
+            x[i, : len(s)] = torch.tensor(s)
+        return x, torch.tensor([y for _, y in items])
+    return collate
+
+
+def text_loader(texts: Sequence[str], labels: Sequence[int], vocab: Vocab, batch_size: int = 32,
+                shuffle: bool = False, seed: int = 0) -> DataLoader:
+    """A DataLoader of (padded ids (B, T), labels (B,)) for a text classification split."""
+    items = [(vocab.encode(t), int(y)) for t, y in zip(texts, labels)]
+    gen = torch.Generator().manual_seed(seed)
+    # when shuffling (training), drop a ragged last batch: BatchNorm cannot train on one example
+    return DataLoader(items, batch_size=batch_size, shuffle=shuffle, generator=gen,
+                      drop_last=shuffle and len(items) > batch_size, collate_fn=pad_collate(vocab.pad_id))
