@@ -3,7 +3,8 @@
 The source task is Fashion-MNIST classes 0-4 (what the pocket CNN was pretrained on), the
 target task classes 5-9. Each 28x28 item is placed at a random (seeded) position on a larger
 canvas: centred items are nearly linearly separable in pixel space, which would hide the
-point of transfer; placed items are not, as objects in photos are not centred.
+point of transfer; placed items are not, as objects in photos are not centred. The full profile's vision target
+task is Oxford-IIIT Pet (``pets_task``); ``vision_target_task`` picks by profile.
 Text datasets live in :mod:`ftlab.text`.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ftlab.assets import resolve
+from ftlab.assets import profile, resolve
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -145,3 +146,42 @@ def train_valid_split(n: int, valid_frac: float = 0.1, seed: int = 0) -> tuple[n
     perm = np.random.default_rng(seed).permutation(n)
     cut = int(round(n * (1 - valid_frac)))
     return np.sort(perm[:cut]), np.sort(perm[cut:])
+
+
+def _pets_root(path: Path) -> Path:
+    """torchvision's root for OxfordIIITPet: the folder *above* ``oxford-iiit-pet``."""
+    path = Path(path)
+    return path.parent if path.name == "oxford-iiit-pet" else path
+
+
+def pets_task(split: str = "train", size: int = 224, limit: int | None = None, seed: int = 0) -> ImageSet:
+    """Oxford-IIIT Pet (37 breeds, full profile) as RGB images (N, 3, size, size) in [0, 1].
+
+    Images get the transforms that come with torchvision's ResNet-18 ImageNet weights
+    (resize the short side to 256/224 * size, centre-crop ``size``); normalisation is left to
+    ``model.preprocess``. ``split`` 'train' is the official trainval split. ``limit`` keeps that
+    many images after a seeded shuffle (all of trainval is ~2.2 GB as floats).
+    """
+    if split not in _FILES:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}.")
+    root = _pets_root(resolve("oxford_pets", "full"))  # AssetMissing (with what to do) if absent offline
+    from torchvision.datasets import OxfordIIITPet  # after resolve: a missing asset fails without this import
+    from torchvision.transforms import v2
+
+    ds = OxfordIIITPet(str(root), split="trainval" if split == "train" else "test")
+    keep = np.arange(len(ds))
+    if limit is not None:
+        keep = np.sort(np.random.default_rng(seed).permutation(keep)[:limit])
+    tf = v2.Compose([v2.PILToTensor(), v2.Resize(round(size * 256 / 224), antialias=True),
+                     v2.CenterCrop(size), v2.ToDtype(torch.float32, scale=True)])
+    images = torch.empty(len(keep), 3, size, size)  # (N, 3, size, size), filled one image at a time
+    labels = torch.empty(len(keep), dtype=torch.long)
+    for row, i in enumerate(keep):
+        img, labels[row] = ds[int(i)]
+        images[row] = tf(img)
+    return ImageSet(images, labels, tuple(ds.classes))
+
+
+def vision_target_task(split: str = "train", **kw) -> ImageSet:
+    """The vision lessons' target task for the active profile: Fashion-MNIST 5-9 (pocket) or Oxford-IIIT Pet (full)."""
+    return pets_task(split, **kw) if profile() == "full" else target_task(split, **kw)

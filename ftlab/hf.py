@@ -1,0 +1,180 @@
+"""Thin helpers around Hugging Face transformers for BERT-style fine-tuning (Devlin et al. 2019).
+
+Loading goes through the asset catalogue (``ftlab.assets.resolve("bert")``): the pocket profile
+loads all-MiniLM-L6-v2 (a 6-layer BERT) from an installed package, the full profile
+``bert-base-uncased`` from the hub. Loaders report which weights are new (the classification
+head) instead of hiding it, as timm does. Batches are dicts with ``labels``, so the same
+loader feeds ``ftlab.train.fit`` and the model itself; the Hugging Face ``Trainer`` is used as
+is, never re-implemented here.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from ftlab.assets import AssetMissing, resolve
+
+Source = str | Path
+
+
+def model_source(profile: str | None = None, source: Source | None = None) -> Source:
+    """Where BERT comes from: ``source`` (a local folder) if given, else the catalogue's ``bert``."""
+    if source is None:
+        return resolve("bert", profile)
+    path = Path(source)
+    if not (path / "config.json").exists():
+        raise AssetMissing(f"{path} is not a saved model folder (no config.json). Pass a folder written "
+                           "by `model.save_pretrained(...)`, or source=None to use the catalogue's BERT.")
+    return path
+
+
+def load_tokenizer(profile: str | None = None, source: Source | None = None):
+    """The WordPiece tokenizer that belongs to the profile's BERT."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_source(profile, source))
+
+
+def _load(auto_cls, profile: str | None, source: Source | None, verbose: bool, **kwargs) -> nn.Module:
+    from transformers.utils import logging
+
+    where = model_source(profile, source)
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()  # we print the missing/unexpected keys ourselves, once, readably
+    logging.disable_progress_bar()  # a 0.1 s "Loading weights" bar is clutter in a lesson
+    try:
+        model, info = auto_cls.from_pretrained(where, output_loading_info=True, **kwargs)
+    finally:
+        logging.set_verbosity(level)
+        if bars:
+            logging.enable_progress_bar()
+    model.loading_info = info
+    if verbose:
+        report_loading(info, where)
+    return model
+
+
+def report_loading(info: dict, where: Source) -> None:
+    """Print which weights were newly initialised (the head) and which checkpoint keys went unused."""
+    name = f"{where.parent.name}/{where.name}" if isinstance(where, Path) else where
+    missing, unused = sorted(info.get("missing_keys", [])), sorted(info.get("unexpected_keys", []))
+    print(f"loaded {name}: new (randomly initialised) = {missing or 'none'}; "
+          f"unused from checkpoint = {unused or 'none'}")
+
+
+def load_bert_classifier(num_labels: int, profile: str | None = None, source: Source | None = None,
+                         verbose: bool = True, **kwargs) -> nn.Module:
+    """Pretrained BERT with a new, randomly initialised ``num_labels``-way head on [CLS]."""
+    from transformers import AutoModelForSequenceClassification
+
+    if num_labels < 2:
+        raise ValueError(f"num_labels must be at least 2, got {num_labels}.")
+    # never trust_remote_code: a lesson must not execute code that comes with downloaded weights
+    return _load(AutoModelForSequenceClassification, profile, source, verbose,
+                 num_labels=num_labels, trust_remote_code=False, **kwargs)
+
+
+def load_bert_encoder(profile: str | None = None, source: Source | None = None,
+                      verbose: bool = False) -> nn.Module:
+    """The pretrained BERT body alone (no head), in eval mode."""
+    from transformers import AutoModel
+
+    return _load(AutoModel, profile, source, verbose, trust_remote_code=False).eval()
+
+
+def encode_texts(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,
+                 max_length: int = 64) -> dict[str, torch.Tensor]:
+    """Tokenise texts (or text pairs) into padded tensors: input_ids, attention_mask, token_type_ids."""
+    texts = list(texts)
+    if pairs is not None and len(pairs) != len(texts):
+        raise ValueError(f"texts and pairs differ in length ({len(texts)} vs {len(pairs)}).")
+    return dict(tokenizer(texts, list(pairs) if pairs is not None else None, padding=True,
+                          truncation=True, max_length=max_length, return_tensors="pt"))
+
+
+class TextClassificationDataset(Dataset):
+    """Tokenised texts (or pairs) with integer labels; items are unpadded dicts for a padding collator."""
+
+    def __init__(self, tokenizer, texts: Sequence[str], labels: Sequence[int],
+                 pairs: Sequence[str] | None = None, max_length: int = 64):
+        if len(texts) != len(labels):
+            raise ValueError(f"texts and labels differ in length ({len(texts)} vs {len(labels)}).")
+        if len(texts) == 0:
+            raise ValueError("No texts: the split or subset you passed is empty.")
+        pairs = list(pairs) if pairs is not None else None
+        self.encodings = tokenizer(list(texts), pairs, truncation=True, max_length=max_length)
+        self.labels = [int(y) for y in labels]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {**{k: v[i] for k, v in self.encodings.items()}, "labels": self.labels[i]}
+
+
+def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: Sequence[str] | None = None,
+                batch_size: int = 16, shuffle: bool = False, max_length: int = 64, seed: int = 0) -> DataLoader:
+    """A DataLoader of dict batches (input_ids, attention_mask, token_type_ids, labels) padded per batch.
+
+    Args:
+        pairs: second segments (e.g. glosses) for sentence-pair tasks; token_type_ids mark them 1.
+        shuffle: reshuffle every epoch, reproducibly from ``seed``.
+    """
+    from transformers import DataCollatorWithPadding
+
+    ds = TextClassificationDataset(tokenizer, texts, labels, pairs, max_length)
+    # padding to the longest item of each batch, not to max_length: short glosses train much faster
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    gen = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average of token vectors (B, T, H) over real tokens only, given the mask (B, T) -> (B, H)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1): padding contributes nothing
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+@torch.no_grad()
+def mean_pooled_features(encoder: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
+                         pairs: Sequence[str] | None = None, max_length: int = 64,
+                         progress: bool = True) -> np.ndarray:
+    """Frozen sentence features: mean-pooled last hidden states, one row per text (N, H)."""
+    body = getattr(encoder, "base_model", encoder)  # a classifier's body works too
+    was_training = body.training
+    body.eval()
+    device = next(body.parameters()).device
+    texts, pairs = list(texts), list(pairs) if pairs is not None else None
+    if pairs is not None and len(pairs) != len(texts):
+        raise ValueError(f"texts and pairs differ in length ({len(texts)} vs {len(pairs)}).")
+    # batch texts of similar length together: far less padding to compute, same result
+    lengths = [len(t) + (len(pairs[i]) if pairs is not None else 0) for i, t in enumerate(texts)]
+    order = np.argsort(lengths, kind="stable")
+    out = []
+    for i in tqdm(range(0, len(texts), batch_size), desc="features", disable=not progress, leave=False):
+        idx = order[i:i + batch_size]
+        enc = encode_texts(tokenizer, [texts[j] for j in idx], [pairs[j] for j in idx] if pairs is not None else None,
+                           max_length)
+        enc = {k: v.to(device) for k, v in enc.items()}
+        hidden = body(**enc).last_hidden_state  # (B, T, H)
+        out.append(mean_pool(hidden, enc["attention_mask"]).float().cpu().numpy())
+    body.train(was_training)
+    if not out:
+        return np.zeros((0, body.config.hidden_size), dtype=np.float32)
+    return np.concatenate(out)[np.argsort(order)]  # back to the caller's order
+
+
+def bert_layer_groups(model: nn.Module) -> list[nn.Module]:
+    """Splitter for ftlab.freeze: [embeddings, encoder layer 0, ..., layer L-1, pooler + classifier]."""
+    body = getattr(model, "base_model", model)
+    if not (hasattr(body, "embeddings") and hasattr(body, "encoder")):
+        raise TypeError(f"bert_layer_groups expects a BERT-like model (embeddings + encoder), "
+                        f"got {type(model).__name__}.")
+    head = [m for m in (getattr(body, "pooler", None), getattr(model, "classifier", None)) if m is not None]
+    return [body.embeddings, *body.encoder.layer, nn.ModuleList(head)]
