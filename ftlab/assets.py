@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import tempfile
 import tomllib
@@ -156,9 +157,31 @@ def resolve(name: str, profile_name: str | None = None, verify: bool = True) -> 
         if verify:
             verify_asset(a, hit[1])
         return hit[1]
+    if a.download and _already_fetched(a.download):
+        return a.download.partition(":")[2]  # the library that fetched it finds its own cached copy offline
     if a.download and is_online(_download_host(a.download)):
         return _download(a)
     raise AssetMissing(missing_message(a))
+
+
+def _already_fetched(download: str) -> bool:
+    """True if a model that its own library downloads and caches (``hf:``, ``torchvision-weights:``) is cached."""
+    kind, _, what = download.partition(":")
+    try:
+        if kind == "hf":
+            from huggingface_hub import try_to_load_from_cache
+
+            return isinstance(try_to_load_from_cache(what, "config.json"), str)
+        if kind == "torchvision-weights":
+            import torch
+            import torchvision.models as tvm
+
+            enum, _, member = what.partition(".")
+            url = getattr(getattr(tvm, enum), member).url
+            return (Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]).exists()
+    except (ImportError, AttributeError):
+        return False
+    return False
 
 
 def missing_message(a: Asset) -> str:
@@ -175,23 +198,51 @@ def _download_host(download: str) -> str:
             "torchvision-weights": "download.pytorch.org"}.get(kind, "pypi.org")
 
 
+# where torchvision puts a dataset under the ``root`` it is given: that folder becomes the cache entry
+_TORCHVISION_LAYOUT = {"FashionMNIST": "FashionMNIST/raw", "OxfordIIITPet": "oxford-iiit-pet"}
+
+
 def _download(a: Asset) -> Path | str:
+    """Fetch ``a`` into its cache folder (``cache_dir() / cache``), where resolution looks first next time.
+
+    Files are fetched into a hidden temporary folder beside it and moved into place in one rename, so an
+    interrupted download never leaves a half-filled cache entry that would later pass for a complete one.
+    """
     kind, _, what = a.download.partition(":")
+    if kind in ("hf", "torchvision-weights"):
+        return what  # transformers / torchvision download and cache these themselves, by id
+    if kind not in ("torchvision", "nltk"):
+        raise AssetError(f"Unknown download kind {kind!r} for asset {a.name!r} in data/assets.toml.")
     target = cache_dir() / a.locations.get("cache", a.name)
-    if kind == "hf":
-        return what  # transformers downloads and caches by id
-    if kind == "torchvision-weights":
-        return what
-    if kind == "torchvision":
-        import torchvision.datasets as tvd
-        getattr(tvd, what)(str(target.parent / "torchvision"), download=True)
-        raw = target.parent / "torchvision" / what / "raw"
-        return raw if raw.exists() else target.parent / "torchvision"
-    if kind == "nltk":
-        import nltk
-        nltk.download(what, download_dir=str(target.parent / "nltk"), quiet=True)
-        return target.parent / "nltk" / "corpora" / what
-    raise AssetError(f"Unknown download kind {kind!r} for asset {a.name!r} in data/assets.toml.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.download-"))
+    try:
+        if kind == "torchvision":
+            import torchvision.datasets as tvd
+
+            getattr(tvd, what)(str(tmp), download=True)
+            fetched = tmp / _TORCHVISION_LAYOUT.get(what, what)
+        else:
+            try:
+                import nltk
+            except ImportError as e:
+                raise AssetError(f"Asset {a.name!r} can come from NLTK's downloader, but nltk is not installed: "
+                                 "pip install -e '.[full]' (or pip install nltk), or install the Debian package "
+                                 "named in data/assets.toml.") from e
+            if not nltk.download(what, download_dir=str(tmp), quiet=True):
+                raise AssetError(f"NLTK could not download {what!r}; check the connection and retry.")
+            fetched = tmp / "corpora" / what
+            if not fetched.is_dir() and fetched.with_suffix(".zip").exists():
+                shutil.unpack_archive(fetched.with_suffix(".zip"), fetched.parent)
+        if not fetched.exists():
+            raise AssetError(f"The download of {a.name!r} ({a.download}) did not produce {fetched}; "
+                             f"delete {tmp} and retry, or install it by hand: {a.install}")
+        if target.exists():  # an incomplete earlier copy: keep it aside rather than delete what a user saved
+            target.rename(target.with_name(f"{target.name}.incomplete-{os.getpid()}"))
+        os.replace(fetched, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:

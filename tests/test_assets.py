@@ -1,4 +1,5 @@
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -44,8 +45,62 @@ def test_missing_asset_offline_fails_fast_with_instructions(monkeypatch, tmp_pat
 
 def test_full_profile_hub_model_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(assets, "_already_fetched", lambda download: False)  # whatever this machine has cached
     with pytest.raises(assets.AssetMissing, match="FTLAB_PROFILE=full"):
         assets.resolve("bert", "full")
+
+
+def test_hub_model_fetched_once_resolves_offline(monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cached = {("bert-base-uncased", "config.json"): "/hf-cache/bert/config.json"}
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda repo, f, **kw: cached.get((repo, f)))
+    assert assets.resolve("bert", "full") == "bert-base-uncased"  # transformers then loads its own cached copy
+    cached.clear()
+    with pytest.raises(assets.AssetMissing):
+        assets.resolve("bert", "full")
+
+
+def _fake_fashion_mnist(fail: bool = False):
+    """Stands in for torchvision.datasets.FashionMNIST(root, download=True): writes its raw/ layout."""
+    def make(root, download):
+        raw = Path(root) / "FashionMNIST" / "raw"
+        raw.mkdir(parents=True)
+        (raw / "train-images-idx3-ubyte.gz").write_bytes(b"part")
+        if fail:
+            raise ConnectionError("connection reset")
+        for name in assets.asset("fashion_mnist").sha256:
+            (raw / name).write_bytes(b"x")
+    return make
+
+
+def test_download_lands_where_resolution_looks_offline(monkeypatch, tmp_path):
+    import torchvision.datasets as tvd
+
+    monkeypatch.setenv("FTLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(assets, "local_candidates",  # hide the Debian copy: only the cache counts here
+                        lambda a: [("cache", tmp_path / a.locations["cache"])])
+    monkeypatch.setattr(assets, "is_online", lambda host: True)
+    monkeypatch.setattr(tvd, "FashionMNIST", _fake_fashion_mnist())
+    path = assets.resolve("fashion_mnist", verify=False)
+    assert path == tmp_path / "fashion-mnist"
+    monkeypatch.setattr(assets, "is_online", lambda host: False)  # the next session, offline
+    assert assets.find_local("fashion_mnist") == ("cache", tmp_path / "fashion-mnist")
+    assert [p.name for p in tmp_path.iterdir()] == ["fashion-mnist"]  # no download leftovers
+
+
+def test_interrupted_download_leaves_no_cache_entry(monkeypatch, tmp_path):
+    import torchvision.datasets as tvd
+
+    monkeypatch.setenv("FTLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(assets, "local_candidates", lambda a: [("cache", tmp_path / a.locations["cache"])])
+    monkeypatch.setattr(assets, "is_online", lambda host: True)
+    monkeypatch.setattr(tvd, "FashionMNIST", _fake_fashion_mnist(fail=True))
+    with pytest.raises(ConnectionError):
+        assets.resolve("fashion_mnist")
+    assert list(tmp_path.iterdir()) == []  # the half-downloaded file went with its temporary folder
+    assert assets.find_local("fashion_mnist") is None
 
 
 def test_resolution_order_prefers_cache(monkeypatch, tmp_path):

@@ -33,7 +33,11 @@ SETTINGS = {
 def source_corpus(profile_name: str | None = None) -> dict[str, str]:
     """General-domain text for pretraining: Python's own prose (pocket) or WikiText-103 (full)."""
     if (profile_name or profile()) == "full":
-        from datasets import load_dataset  # downloads ~300 MB once into the Hugging Face cache
+        try:
+            from datasets import load_dataset  # downloads ~300 MB once into the Hugging Face cache
+        except ImportError as e:
+            raise ImportError("The full profile pretrains on WikiText-103 through Hugging Face `datasets`: "
+                              "pip install -e '.[full]' (or pip install datasets), or use FTLAB_PROFILE=pocket.") from e
 
         ds = load_dataset("wikitext", "wikitext-103-raw-v1")
         return {"train": "\n".join(ds["train"]["text"]), "valid": "\n".join(ds["validation"]["text"])}
