@@ -112,14 +112,19 @@ def pocket_cnn(num_classes: int = 5, pretrained: bool = True, verbose: bool = Tr
     return model
 
 
-def load_backbone(num_classes: int | None = None, pretrained: bool = True, profile_name: str | None = None) -> nn.Module:
-    """The lesson's CNN for the active profile: pocket CNN (pocket) or ResNet-18 ImageNet (full)."""
+def load_backbone(num_classes: int | None = None, pretrained: bool = True, profile_name: str | None = None,
+                  verbose: bool = True) -> nn.Module:
+    """The lesson's CNN for the active profile: pocket CNN (pocket) or ResNet-18 ImageNet (full).
+
+    With ``num_classes`` the pretrained head is replaced by a new one, which is reported unless
+    ``verbose=False`` (useful in loops that build many models).
+    """
     if (profile_name or profile()) == "full":
         model = ResNetBackbone(pretrained=pretrained)
     else:
         model = pocket_cnn(pretrained=pretrained, verbose=False)
     if num_classes is not None:
-        replace_head(model, num_classes)
+        replace_head(model, num_classes, verbose=verbose)
     return model
 
 

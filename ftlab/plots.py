@@ -27,10 +27,21 @@ def plot_history(histories: Mapping[str, object], key: str = "loss", smooth: int
 
 
 def plot_lrs(history, group_names: Sequence[str] | None = None, ax=None):
-    """The learning rate of each parameter group over training."""
+    """The learning rate of each parameter group over training.
+
+    Multi-stage training (a History continued with more or fewer groups, e.g. head first, then the
+    whole model) is drawn as one line per group index, with gaps where a stage had no such group.
+    """
     ax = _axes(ax)
-    lrs = np.asarray(history.lrs)  # (steps, groups)
-    names = group_names or [f"group {i}" for i in range(lrs.shape[1])]
+    if not history.lrs:
+        raise ValueError("history.lrs is empty: plot after fit() has run at least one step.")
+    n_groups = max(len(row) for row in history.lrs)
+    lrs = np.full((len(history.lrs), n_groups), np.nan)  # (steps, groups); NaN where a stage lacked a group
+    for step, row in enumerate(history.lrs):
+        lrs[step, :len(row)] = row
+    names = list(group_names) if group_names is not None else [f"group {i}" for i in range(n_groups)]
+    if len(names) != n_groups:
+        raise ValueError(f"{len(names)} group names for {n_groups} parameter groups; pass one name per group.")
     for i, name in enumerate(names):
         ax.plot(lrs[:, i], label=name)
     ax.set(xlabel="step", ylabel="learning rate", yscale="log", title="Learning rate per group")

@@ -129,8 +129,8 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
         loss_fn: ``loss_fn(logits, y)``; default cross-entropy, or the model's own ``.loss``
             for dict batches.
         schedule: stepped once per batch; see :func:`make_scheduler`.
-        callbacks: functions ``cb(event, state)`` called with event ``"step"`` and ``"epoch"``;
-            returning ``"stop"`` ends training.
+        callbacks: functions ``cb(event, state)`` called with event ``"start"`` (once, before the
+            first step), ``"step"`` (after each batch) and ``"epoch"``; returning ``"stop"`` ends training.
         history: a History to continue (for multi-stage training); a new one by default.
     """
     if len(train_dl) == 0:
@@ -142,6 +142,8 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
     sched = make_scheduler(opt, schedule, total)
     hist = history or History()
     state = SimpleNamespace(model=model, opt=opt, history=hist, epoch=0, step=0, loss=float("nan"))
+    if _notify(callbacks, "start", state):
+        return hist
     bar = tqdm(total=total, desc="fit", disable=not progress, leave=False)
     try:
         for epoch in range(epochs):

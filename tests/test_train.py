@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -78,3 +79,34 @@ def test_history_continues_across_stages(mlp, xor_loader):
     fit(mlp, xor_loader, epochs=1, history=hist, progress=False)
     assert [e["epoch"] for e in hist.epochs] == [1, 2] and len(hist.loss) == 2 * len(xor_loader)
     assert History().seconds == 0
+
+
+def test_callbacks_see_start_step_epoch_in_order(mlp, xor_loader):
+    events = []
+    fit(mlp, xor_loader, epochs=2, lr=1e-2, progress=False, callbacks=[lambda e, s: events.append((e, s.step))])
+    steps = len(xor_loader)
+    assert events[0] == ("start", 0)
+    assert [e for e, _ in events].count("step") == 2 * steps
+    assert events[steps + 1] == ("epoch", steps) and events[-1] == ("epoch", 2 * steps)
+
+
+def test_stop_at_start_trains_nothing(mlp, xor_loader):
+    before = [p.clone() for p in mlp.parameters()]
+    hist = fit(mlp, xor_loader, epochs=1, progress=False, callbacks=[lambda e, s: "stop" if e == "start" else None])
+    assert hist.loss == [] and all(torch.equal(a, b) for a, b in zip(before, mlp.parameters()))
+
+
+def test_plot_lrs_across_stages_with_different_group_counts(mlp, xor_loader):
+    import matplotlib
+    matplotlib.use("Agg")
+    from ftlab.plots import plot_lrs
+
+    hist = fit(mlp, xor_loader, epochs=1, lr=1e-2, progress=False,
+               params=[{"params": mlp[2].parameters(), "lr": 1e-2}])            # stage 1: the head alone
+    fit(mlp, xor_loader, epochs=1, lr=1e-3, progress=False, history=hist,     # stage 2: body and head
+        params=[{"params": mlp[0].parameters(), "lr": 1e-4}, {"params": mlp[2].parameters(), "lr": 1e-3}])
+    ax = plot_lrs(hist, ["group 0", "group 1"])
+    body = ax.lines[1].get_ydata()
+    assert len(body) == 2 * len(xor_loader) and np.isnan(body[0]) and not np.isnan(body[-1])
+    with pytest.raises(ValueError, match="one name per group"):
+        plot_lrs(hist, ["only one"])
