@@ -227,8 +227,8 @@ def _download(a: Asset) -> Path | str:
                 import nltk
             except ImportError as e:
                 raise AssetError(f"Asset {a.name!r} can come from NLTK's downloader, but nltk is not installed: "
-                                 "pip install -e '.[full]' (or pip install nltk), or install the Debian package "
-                                 "named in data/assets.toml.") from e
+                                 "reinstall ftlab (pip install -e .) or pip install nltk; or install the "
+                                 "Debian package named in data/assets.toml.") from e
             if not nltk.download(what, download_dir=str(tmp), quiet=True):
                 raise AssetError(f"NLTK could not download {what!r}; check the connection and retry.")
             fetched = tmp / "corpora" / what
