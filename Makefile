@@ -34,6 +34,7 @@ student: $(STAMP)        ## student copies (solutions removed, outputs cleared) 
 
 bench: $(STAMP)          ## speed/memory benchmarks (print figures; never asserted in tests)
 	$(PY) benchmarks/fit_overhead.py
+	$(PY) benchmarks/lora.py
 	$(PY) benchmarks/notebook_times.py
 
 pretrain: $(STAMP)       ## rebuild the pocket checkpoints in data/pretrained/
