@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ftlab.assets import load_checkpoint, read_card, save_checkpoint
+from ftlab.freeze import count_params
 
 PEFT_PREFIX = "base_model.model."  # what PeftModel puts before the wrapped model's names
 
@@ -180,8 +181,7 @@ def lora_state_dict(model: nn.Module, extra: list[str] = ()) -> dict[str, Tensor
 
 def count_trainable(model: nn.Module) -> tuple[int, int]:
     """(trainable, total) number of parameters."""
-    params = list(model.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+    return count_params(model), count_params(model, trainable_only=False)
 
 
 def _card(model: nn.Module) -> dict:

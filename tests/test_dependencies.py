@@ -73,7 +73,7 @@ def test_imports_are_declared(path):
     top, every = _imports(source)
     dist = lambda m: BUNDLED.get(m, DIST.get(m, m)).lower()  # noqa: E731
     if path.suffix == ".ipynb":
-        every, top = every, every  # a notebook cell runs when the lesson runs: all its imports are needed
+        top = every  # a notebook cell runs when the lesson runs: all its imports are needed
     missing_core = sorted(m for m in _third_party(top) if dist(m) not in core | {"ipykernel", "ipywidgets"})
     missing_any = sorted(m for m in _third_party(every) if dist(m) not in everything)
     assert not missing_core, f"{path.name} imports {missing_core} at module level; add them to [project] dependencies"
