@@ -11,20 +11,13 @@ import argparse
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from ftlab.assets import load_checkpoint
 from ftlab.data import few_shot, vision_target_task
 from ftlab.models import load_backbone, replace_head
 from ftlab.train import evaluate, fit, seed_everything
 
-BUDGET = {5: (60, 25), 20: (80, 50), 100: (120, 64)}  # k -> (optimizer steps, batch size), as in lesson 02
-
-
-def step_loader(ds, steps: int, batch_size: int, seed: int) -> DataLoader:
-    data = TensorDataset(ds.images, ds.labels)
-    sampler = RandomSampler(data, num_samples=steps * batch_size, generator=torch.Generator().manual_seed(seed))
-    return DataLoader(data, batch_size=batch_size, sampler=sampler)
+BUDGET = {5: (60, 25), 20: (80, 50), 100: (60, 64)}  # k -> (optimizer steps, batch size), as in lesson 02
 
 
 def run(train_set, test_dl, k: int, seed: int, lr: float, pretrained: bool, checkpoint: str | None) -> float:
@@ -34,7 +27,7 @@ def run(train_set, test_dl, k: int, seed: int, lr: float, pretrained: bool, chec
     if pretrained and checkpoint:
         model.load_state_dict(load_checkpoint(checkpoint))
     replace_head(model, len(train_set.classes), verbose=False)
-    fit(model, step_loader(ds, *BUDGET[k], seed), 1, lr, progress=False)
+    fit(model, ds.step_loader(*BUDGET[k], seed), 1, lr, progress=False)
     return evaluate(model, test_dl)["acc"]
 
 

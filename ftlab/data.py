@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from ftlab.assets import profile, resolve
 
@@ -50,6 +50,19 @@ class ImageSet:
         gen = torch.Generator().manual_seed(seed)
         return DataLoader(TensorDataset(self.images, self.labels), batch_size=batch_size,
                           shuffle=shuffle, generator=gen)
+
+    def step_loader(self, steps: int, batch_size: int, seed: int = 0) -> DataLoader:
+        """Exactly ``steps`` batches of ``batch_size``, reshuffling on every pass (seeded).
+
+        One pass over this loader is a whole training budget, so ``fit(model, dl, epochs=1)``
+        runs ``steps`` optimizer steps however few examples there are: with 25 images an
+        ordinary epoch would be a single step.
+        """
+        if steps < 1 or batch_size < 1:
+            raise ValueError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}.")
+        data = TensorDataset(self.images, self.labels)
+        sampler = RandomSampler(data, num_samples=steps * batch_size, generator=torch.Generator().manual_seed(seed))
+        return DataLoader(data, batch_size=batch_size, sampler=sampler)
 
     def flat(self) -> np.ndarray:
         """Pixels as an (N, H*W) NumPy array, e.g. for a classifier on raw pixels."""

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from ftlab.data import few_shot, place_on_canvas, source_task, target_task, train_valid_split
+import torch
+
+from ftlab.data import ImageSet, few_shot, place_on_canvas, source_task, target_task, train_valid_split
 
 
 def test_few_shot_is_balanced_and_deterministic():
@@ -42,3 +44,15 @@ def test_source_and_target_tasks_are_disjoint_real_fashion_mnist():
 def test_train_valid_split_partitions():
     tr, va = train_valid_split(100, 0.2, seed=0)
     assert len(tr) == 80 and len(va) == 20 and not set(tr) & set(va)
+
+
+def test_step_loader_gives_exactly_the_step_budget_and_is_seeded():
+    ds = ImageSet(torch.rand(7, 1, 4, 4), torch.arange(7) % 2, ("a", "b"))
+    batches = list(ds.step_loader(steps=5, batch_size=3, seed=1))
+    assert len(batches) == 5 and all(x.shape == (3, 1, 4, 4) for x, _ in batches)  # 15 draws from 7 images
+    again = list(ds.step_loader(steps=5, batch_size=3, seed=1))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again))
+    other = list(ds.step_loader(steps=5, batch_size=3, seed=2))
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(batches, other))
+    with pytest.raises(ValueError, match="steps and batch_size"):
+        ds.step_loader(steps=0, batch_size=3)
