@@ -58,15 +58,26 @@ class ImageSet:
         runs ``steps`` optimizer steps however few examples there are: with 25 images an
         ordinary epoch would be a single step.
         """
-        if steps < 1 or batch_size < 1:
-            raise ValueError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}.")
-        data = TensorDataset(self.images, self.labels)
-        sampler = RandomSampler(data, num_samples=steps * batch_size, generator=torch.Generator().manual_seed(seed))
-        return DataLoader(data, batch_size=batch_size, sampler=sampler)
+        return step_loader(self.images, self.labels, steps=steps, batch_size=batch_size, seed=seed)
 
     def flat(self) -> np.ndarray:
         """Pixels as an (N, H*W) NumPy array, e.g. for a classifier on raw pixels."""
         return self.images.reshape(len(self), -1).numpy()
+
+
+def step_loader(*tensors: torch.Tensor, steps: int, batch_size: int, seed: int = 0) -> DataLoader:
+    """Exactly ``steps`` batches of rows of ``tensors`` (e.g. inputs, targets), reshuffled on every pass.
+
+    ``fit(model, step_loader(x, y, steps=100, batch_size=64), epochs=1)`` runs 100 optimizer
+    steps, however many rows there are. Seeded: the same seed gives the same batches.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}.")
+    if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
+        raise ValueError(f"step_loader needs tensors with the same number of rows, got {[len(t) for t in tensors]}.")
+    data = TensorDataset(*tensors)
+    sampler = RandomSampler(data, num_samples=steps * batch_size, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(data, batch_size=batch_size, sampler=sampler)
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -78,7 +78,11 @@ def forward_loss(model: nn.Module, batch, loss_fn: Callable | None) -> tuple[tor
         labels = batch.get("labels")
         loss = loss_fn(_logits(out), labels) if loss_fn else out.loss
         return loss, _logits(out), labels
-    x, y = batch
+    x, *targets = batch  # (x, y), or (x, y1, y2, ...) for a loss_fn(logits, [y1, y2, ...])
+    if not targets:
+        raise ValueError("A tuple-style batch needs inputs and targets: (x, y), or (x, y1, y2) for a "
+                         "loss_fn that takes several targets (e.g. teacher logits and labels).")
+    y = targets[0] if len(targets) == 1 else targets
     logits = _logits(model(x))
     return (loss_fn or cross_entropy)(logits, y), logits, y
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-
 import torch
 
-from ftlab.data import ImageSet, few_shot, place_on_canvas, source_task, target_task, train_valid_split
+from ftlab.data import (ImageSet, few_shot, place_on_canvas, source_task, step_loader, target_task,
+                        train_valid_split)
 
 
 def test_few_shot_is_balanced_and_deterministic():
@@ -56,3 +56,11 @@ def test_step_loader_gives_exactly_the_step_budget_and_is_seeded():
     assert not all(torch.equal(a[0], b[0]) for a, b in zip(batches, other))
     with pytest.raises(ValueError, match="steps and batch_size"):
         ds.step_loader(steps=0, batch_size=3)
+
+
+def test_step_loader_of_several_tensors_keeps_rows_together():
+    x, t, y = torch.arange(10.0)[:, None], torch.arange(10.0)[:, None] * 2, torch.arange(10)
+    for xb, tb, yb in step_loader(x, t, y, steps=4, batch_size=5, seed=0):
+        assert torch.equal(tb, 2 * xb) and torch.equal(yb, xb[:, 0].long())
+    with pytest.raises(ValueError, match="same number of rows"):
+        step_loader(x, y[:5], steps=1, batch_size=2)

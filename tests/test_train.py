@@ -110,3 +110,21 @@ def test_plot_lrs_across_stages_with_different_group_counts(mlp, xor_loader):
     assert len(body) == 2 * len(xor_loader) and np.isnan(body[0]) and not np.isnan(body[-1])
     with pytest.raises(ValueError, match="one name per group"):
         plot_lrs(hist, ["only one"])
+
+
+def test_fit_passes_several_targets_to_the_loss(mlp, xor_loader):
+    # (x, teacher_logits, labels) batches, as in distillation: loss_fn gets [teacher_logits, labels]
+    teacher = nn.Linear(10, 2)
+    batches = [(x, teacher(x).detach(), y) for x, y in xor_loader]
+    seen = []
+
+    def loss_fn(logits, targets):
+        t, y = targets
+        seen.append((t.shape, y.shape))
+        return cross_entropy(logits, y) + nn.functional.mse_loss(logits, t)
+
+    hist = fit(mlp, batches, epochs=3, lr=1e-2, loss_fn=loss_fn, progress=False)
+    assert len(seen) == 3 * len(batches) and seen[0] == ((32, 2), (32,))
+    assert hist.loss[-1] < hist.loss[0]
+    with pytest.raises(ValueError, match="inputs and targets"):
+        fit(mlp, [(torch.randn(4, 10),)], progress=False)
