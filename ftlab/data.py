@@ -5,6 +5,7 @@ target task classes 5-9. Each 28x28 item is placed at a random (seeded) position
 canvas: centred items are nearly linearly separable in pixel space, which would hide the
 point of transfer; placed items are not, as objects in photos are not centred. The full profile's vision target
 task is Oxford-IIIT Pet (``pets_task``); ``vision_target_task`` picks by profile.
+``step_loader`` turns any tensors into a fixed budget of seeded batches (text lessons use it too).
 Text datasets live in :mod:`ftlab.text`.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`make run` (scripts/run_notebooks.py) on two tiny notebooks: one records a result, one fails."""
+"""`make run` (scripts/run_notebooks.py) on three tiny notebooks: two record results, one between them fails."""
 import json
 import subprocess
 import sys
