@@ -320,6 +320,20 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
+def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int, max_len: int = 64) -> "torch.Tensor":
+    """Lists of token ids, cut at ``max_len`` and right-padded with ``pad_id``, as a (N, T) tensor.
+
+    T is the longest (cut) list; an empty list becomes a single padding token.
+    """
+    import torch
+
+    seqs = [list(ids[:max_len]) or [pad_id] for ids in seqs]
+    x = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)  # (N, T)
+    for i, s in enumerate(seqs):
+        x[i, : len(s)] = torch.tensor(s)
+    return x
+
+
 class Vocab:
     """A word <-> id mapping: ``itos`` (list) and ``stoi`` (dict); unknown words map to ``<unk>``."""
 

@@ -24,7 +24,7 @@ from torch.func import functional_call
 from torch.utils.data import DataLoader
 
 from ftlab.freeze import freeze_to
-from ftlab.text import Vocab
+from ftlab.text import Vocab, pad_ids
 from ftlab.train import History, cross_entropy, default_device, fit
 
 
@@ -356,11 +356,7 @@ def generate(model: LanguageModel, vocab: Vocab, prompt: str, n_words: int = 12,
 def pad_collate(pad_id: int, max_len: int = 64) -> Callable:
     """A ``collate_fn`` that right-pads lists of token ids into a (B, T) tensor."""
     def collate(items: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        seqs = [ids[:max_len] or [pad_id] for ids, _ in items]
-        x = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)  # (B, T)
-        for i, s in enumerate(seqs):
-            x[i, : len(s)] = torch.tensor(s)
-        return x, torch.tensor([y for _, y in items])
+        return pad_ids([ids for ids, _ in items], pad_id, max_len), torch.tensor([y for _, y in items])
     return collate
 
 

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from ftlab import assets, text
-from ftlab.text import Vocab, tokenize
+from ftlab.text import Vocab, pad_ids, tokenize
 
 needs_wordnet = pytest.mark.skipif(assets.find_local("wordnet", "pocket") is None,
                                    reason="WordNet is not installed (sudo apt-get install wordnet-base)")
@@ -122,3 +122,10 @@ def test_vocab_errors(tmp_path):
         Vocab.load(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="must start with"):
         Vocab(["a", "b", "c"])
+
+
+def test_pad_ids_cuts_pads_and_keeps_empty_rows():
+    import torch
+
+    x = pad_ids([[5, 6, 7], [8], []], pad_id=0, max_len=2)
+    assert torch.equal(x, torch.tensor([[5, 6], [8, 0], [0, 0]]))
