@@ -37,7 +37,7 @@ def source_corpus(profile_name: str | None = None) -> dict[str, str]:
             from datasets import load_dataset  # downloads ~300 MB once into the Hugging Face cache
         except ImportError as e:
             raise ImportError("The full profile pretrains on WikiText-103 through Hugging Face `datasets`: "
-                              "pip install -e '.[full]' (or pip install datasets), or use FTLAB_PROFILE=pocket.") from e
+                              "pip install datasets, or use FTLAB_PROFILE=pocket.") from e
 
         ds = load_dataset("wikitext", "wikitext-103-raw-v1")
         return {"train": "\n".join(ds["train"]["text"]), "valid": "\n".join(ds["validation"]["text"])}
