@@ -16,18 +16,26 @@ from sklearn.svm import LinearSVC
 from torch import nn
 from tqdm.auto import tqdm
 
+from ftlab.train import model_device
+
 
 @torch.no_grad()
 def extract_features(model: nn.Module | Callable, images: torch.Tensor, batch_size: int = 256,
                      progress: bool = True, desc: str = "features") -> np.ndarray:
-    """(N, D) float32 features of ``images`` from ``model.forward_features`` (eval mode, no grad)."""
+    """(N, D) float32 features of ``images`` from ``model.forward_features`` (eval mode, no grad).
+
+    Each batch goes to the model's device; the features come back to the CPU for scikit-learn.
+    """
     if len(images) == 0:
         raise ValueError("no images to extract features from: the subset is empty.")
     fn = model.forward_features if hasattr(model, "forward_features") else model
+    device = torch.device("cpu")
     if isinstance(model, nn.Module):
         model.eval()
+        device = model_device(model)
     chunks = range(0, len(images), batch_size)
-    out = [fn(images[i:i + batch_size]).float().cpu() for i in tqdm(chunks, desc=desc, disable=not progress, leave=False)]
+    out = [fn(images[i:i + batch_size].to(device)).float().cpu()
+           for i in tqdm(chunks, desc=desc, disable=not progress, leave=False)]
     return torch.cat(out).numpy()
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ftlab.train import _to, forward_loss
+from ftlab.train import forward_loss, to_device
 
 MB = 2 ** 20
 
@@ -72,7 +72,7 @@ def saved_activation_bytes(model: nn.Module, batch, loss_fn: Callable | None = N
     model.train()  # dropout masks are part of the bill
     try:
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            loss, _, _ = forward_loss(model, _to(batch, device), loss_fn)
+            loss, _, _ = forward_loss(model, to_device(batch, device), loss_fn)
         del loss  # frees the graph without a backward pass
     finally:
         model.train(was_training)

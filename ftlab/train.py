@@ -7,6 +7,8 @@ stepped every batch (one-cycle by default, Smith 2018), a two-argument callback 
 """
 from __future__ import annotations
 
+import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,16 +42,53 @@ class History:
         return self.epochs[-1][key]
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch so a run can be repeated."""
+def seed_everything(seed: int, threads: int | None = None) -> int:
+    """Seed Python, NumPy and torch, fix the thread count, prefer deterministic kernels; return the threads.
+
+    Results of float reductions depend on how many threads split them, so the count is fixed for the
+    run: ``threads``, else ``$FTLAB_THREADS``, else torch's current count.
+    """
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    threads = threads or int(os.environ.get("FTLAB_THREADS") or 0) or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS asks for
+    torch.use_deterministic_algorithms(True, warn_only=True)  # warn, not fail, where none exists
+    torch.backends.cudnn.benchmark = False
+    return threads
 
 
 def default_device() -> torch.device:
-    """CUDA when there is a GPU, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``$FTLAB_DEVICE`` if set, else CUDA when there is a GPU, else the CPU. Call it once per lesson."""
+    return torch.device(os.environ.get("FTLAB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's first parameter (or buffer); the CPU for a model without tensors."""
+    t = next(model.parameters(), None)
+    t = t if t is not None else next(model.buffers(), None)
+    return t.device if t is not None else torch.device("cpu")
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    if a.type != b.type:
+        return False
+    index = lambda d: 0 if d.index is None and d.type == "cuda" else d.index  # noqa: E731  cuda == cuda:0
+    return index(a) == index(b)
+
+
+def run_device(model: nn.Module, device: torch.device | str | None = None) -> torch.device:
+    """Where ``fit`` / ``predict`` run: the model's device; ``device``, if given, must be the same.
+
+    ftlab never moves a model: a lesson picks its device once and moves its models itself, so that
+    every tensor it compares lives on one device.
+    """
+    here = model_device(model)
+    if device is not None and not _same_device(here, torch.device(device)):
+        raise ValueError(f"The model is on {here} but device={device!s} was asked for. ftlab does not move "
+                         f"models: call model.to({str(device)!r}) first (or pass device={str(here)!r}).")
+    return here
 
 
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -65,7 +104,8 @@ def _logits(out) -> torch.Tensor:
     return out[0]  # (logits, hidden) from recurrent models
 
 
-def _to(batch, device: torch.device):
+def to_device(batch, device: torch.device):
+    """A batch (tuple/list or dict of tensors) with every tensor moved to ``device``."""
     if isinstance(batch, Mapping):
         return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
     return [b.to(device) if hasattr(b, "to") else b for b in batch]
@@ -95,9 +135,13 @@ def make_scheduler(opt: torch.optim.Optimizer, schedule: str | Callable | None, 
         return None
     max_lrs = [g["lr"] for g in opt.param_groups]
     if schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lrs, total_steps=total_steps,
-                                                   pct_start=0.25, anneal_strategy="cos",
-                                                   cycle_momentum=False)
+        if 0.25 * total_steps > 1:  # torch's OneCycleLR divides by the warm-up length, zero below 5 steps
+            return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lrs, total_steps=total_steps,
+                                                       pct_start=0.25, anneal_strategy="cos",
+                                                       cycle_momentum=False)
+        for g in opt.param_groups:
+            g["lr"] = g["initial_lr"] = g["lr"] / 25  # where OneCycleLR would start
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 25 * _one_cycle(s, total_steps))
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
     if schedule == "linear":
@@ -106,6 +150,16 @@ def make_scheduler(opt: torch.optim.Optimizer, schedule: str | Callable | None, 
             opt, lambda s: min((s + 1) / warm, max(0.0, (total_steps - s) / (total_steps - warm + 1e-9))))
     raise ValueError(f"Unknown schedule {schedule!r}; use 'onecycle', 'cosine', 'linear', "
                      "'constant', None or a function (optimizer, total_steps) -> scheduler.")
+
+
+def _one_cycle(step: int, total: int, pct: float = 0.25, div: float = 25.0, final_div: float = 1e4) -> float:
+    """OneCycleLR's cosine warm-up and annealing as a fraction of the peak LR, defined for any total."""
+    up, lo = pct * total - 1, 1 / div
+    if 0 < up and step <= up:
+        return lo + (1 - lo) * (1 - math.cos(math.pi * step / up)) / 2
+    down = total - 1 - max(up, 0)
+    t = min(1.0, (step - max(up, 0)) / down) if down > 0 else 1.0
+    return lo / final_div + (1 - lo / final_div) * (1 + math.cos(math.pi * t)) / 2
 
 
 def make_optimizer(model: nn.Module, params: Iterable | None, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -139,8 +193,7 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
     """
     if len(train_dl) == 0:
         raise ValueError("train_dl is empty: check the dataset / subset you built.")
-    device = torch.device(device) if device else default_device()
-    model.to(device)
+    device = run_device(model, device)
     opt = opt or make_optimizer(model, params, lr, weight_decay)
     total = epochs * len(train_dl)
     sched = make_scheduler(opt, schedule, total)
@@ -154,7 +207,7 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
             t0, losses = time.perf_counter(), []
             model.train()
             for batch in train_dl:
-                loss = _train_step(model, _to(batch, device), opt, loss_fn, max_grad_norm)
+                loss = _train_step(model, to_device(batch, device), opt, loss_fn, max_grad_norm)
                 hist.lrs.append([g["lr"] for g in opt.param_groups])
                 if sched is not None:
                     sched.step()
@@ -165,7 +218,7 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
                 if bar.n % 10 == 0:
                     bar.set_postfix(loss=f"{loss:.3f}")
                 if _notify(callbacks, "step", state):
-                    return _close(bar, hist)
+                    return hist  # the finally below closes the bar
             row = {"epoch": len(hist.epochs) + 1, "train_loss": float(np.mean(losses)),
                    "seconds": time.perf_counter() - t0}
             if valid_dl is not None:
@@ -194,19 +247,14 @@ def _notify(callbacks: Sequence[Callback], event: str, state: SimpleNamespace) -
     return any(cb(event, state) == "stop" for cb in callbacks)
 
 
-def _close(bar, hist: History) -> History:
-    bar.close()
-    return hist
-
-
 @torch.no_grad()
 def predict(model: nn.Module, dl: Iterable, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets of every batch of ``dl``, concatenated (model in eval mode)."""
-    device = torch.device(device) if device else default_device()
-    model.to(device).eval()
+    """Logits and targets of every batch of ``dl``, concatenated on the CPU (model in eval mode, where it is)."""
+    device = run_device(model, device)
+    model.eval()
     logits, targets = [], []
     for batch in dl:
-        _, out, y = forward_loss(model, _to(batch, device), loss_fn=lambda o, t: o.new_zeros(()))
+        _, out, y = forward_loss(model, to_device(batch, device), loss_fn=lambda o, t: o.new_zeros(()))
         logits.append(out.float().cpu())
         targets.append(y.cpu())
     return torch.cat(logits), torch.cat(targets)
@@ -222,6 +270,6 @@ def evaluate(model: nn.Module, dl: Iterable, loss_fn: Callable | None = None,
     return {"loss": loss, "acc": acc}
 
 
-def accuracy(model: nn.Module, dl: Iterable) -> float:
+def accuracy(model: nn.Module, dl: Iterable, device: torch.device | str | None = None) -> float:
     """Fraction of examples in ``dl`` that ``model`` classifies correctly."""
-    return evaluate(model, dl)["acc"]
+    return evaluate(model, dl, device=device)["acc"]

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from ftlab.freeze import freeze_to
 from ftlab.text import Vocab, pad_ids
-from ftlab.train import History, cross_entropy, default_device, fit
+from ftlab.train import History, cross_entropy, fit, run_device
 
 
 @dataclass
@@ -320,8 +320,8 @@ def lm_batches(ids: torch.Tensor, batch_size: int = 32, bptt: int = 70) -> list[
 @torch.no_grad()
 def perplexity(model: LanguageModel, batches: Iterable, device: torch.device | str | None = None) -> float:
     """exp(mean next-token cross-entropy) over ``batches`` from :func:`lm_batches`."""
-    device = torch.device(device) if device else default_device()
-    model.to(device).eval()
+    device = run_device(model, device)
+    model.eval()
     model.reset()
     total, count = 0.0, 0
     for x, y in batches:

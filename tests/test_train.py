@@ -128,3 +128,70 @@ def test_fit_passes_several_targets_to_the_loss(mlp, xor_loader):
     assert hist.loss[-1] < hist.loss[0]
     with pytest.raises(ValueError, match="inputs and targets"):
         fit(mlp, [(torch.randn(4, 10),)], progress=False)
+
+
+# --- the device rule: ftlab never moves a model; batches follow the model -----------------------
+
+def test_fit_and_predict_leave_the_model_where_it_is(mlp, xor_loader, monkeypatch):
+    from ftlab import train
+
+    moves = []
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **k: moves.append(a) or self)
+    train.fit(mlp, xor_loader, epochs=1, progress=False)
+    train.predict(mlp, xor_loader)
+    train.evaluate(mlp, xor_loader, device="cpu")
+    assert moves == []  # not even a no-op .to(): the model is never moved by ftlab
+    assert train.model_device(mlp) == torch.device("cpu")
+
+
+def test_batches_follow_the_model(mlp, xor_loader):
+    from ftlab import train
+
+    seen = []
+    hook = mlp[0].register_forward_pre_hook(lambda m, inp: seen.append(inp[0].device))
+    train.predict(mlp, xor_loader)
+    hook.remove()
+    assert set(seen) == {torch.device("cpu")}
+    assert train.to_device({"a": torch.ones(1), "n": 3}, torch.device("cpu"))["n"] == 3
+
+
+def test_device_mismatch_is_a_clear_error(mlp, xor_loader):
+    from ftlab import train
+
+    mlp.to("meta")  # a device other than the CPU that every machine has
+    with pytest.raises(ValueError, match=r"model.to\('cpu'\)"):
+        train.fit(mlp, xor_loader, device="cpu", progress=False)
+    assert train.run_device(mlp) == torch.device("meta")
+    assert train._same_device(torch.device("cuda"), torch.device("cuda:0"))
+    assert not train._same_device(torch.device("cuda:0"), torch.device("cuda:1"))
+
+
+def test_default_device_honours_env(monkeypatch):
+    from ftlab import train
+
+    monkeypatch.setenv("FTLAB_DEVICE", "cpu")
+    assert train.default_device() == torch.device("cpu")
+
+
+def test_seed_everything_fixes_threads_and_repeats(mlp, monkeypatch):
+    from ftlab import train
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("FTLAB_THREADS", "1")
+        assert train.seed_everything(0) == 1 and torch.get_num_threads() == 1
+        assert torch.are_deterministic_algorithms_enabled()
+        a = torch.randn(3)
+        train.seed_everything(0)
+        assert torch.equal(a, torch.randn(3))
+    finally:
+        torch.set_num_threads(before)
+        torch.use_deterministic_algorithms(False)
+
+
+def test_onecycle_any_number_of_steps():
+    from ftlab import train
+
+    for steps in (1, 2, 3, 4, 5, 7):
+        hist = train.fit(nn.Linear(4, 2), [(torch.randn(1, 4), torch.tensor([0]))] * steps, progress=False)
+        assert len(hist.loss) == steps
