@@ -11,16 +11,22 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 endif
 
-.PHONY: run test unit lab student bench pretrain clean-venv
+.PHONY: run test unit lab student bench pretrain clean-venv system assets
 
-$(STAMP): pyproject.toml scripts/make_venv.sh
+system:                  ## Debian packages the pocket profile needs (apt-get; sudo when not root)
+	bash scripts/system_deps.sh
+
+$(STAMP): pyproject.toml scripts/make_venv.sh | system
 	bash scripts/make_venv.sh $(VENV)
 	touch $(STAMP)
 
-run: $(STAMP)            ## execute every notebook headless -> runs/latest/
+assets: system $(STAMP)  ## find (or download) and verify every asset once; one message if any is missing
+	$(PY) -m ftlab.assets check --fetch
+
+run: assets              ## execute every notebook headless -> runs/latest/
 	$(PY) scripts/run_notebooks.py --out runs/latest
 
-test: $(STAMP)           ## unit tests + every notebook under nbval
+test: assets             ## unit tests + every notebook under nbval
 	$(VENV)/bin/pytest
 
 unit: $(STAMP)           ## unit tests only (fast)

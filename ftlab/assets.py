@@ -8,12 +8,14 @@ message says exactly what to install. Nothing is silently swapped for something 
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
@@ -124,11 +126,19 @@ def local_candidates(a: Asset) -> list[tuple[str, Path]]:
     return out
 
 
+def member(folder: Path, name: str) -> Path | None:
+    """``folder/name``, or its gzipped form ``folder/name.gz`` (as Debian and the upstream mirrors ship it)."""
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def _complete(path: Path, a: Asset) -> bool:
     if not path.exists():
         return False
     if path.is_dir() and a.sha256:
-        return all((path / f).exists() for f in a.sha256)
+        return all(member(path, f) is not None for f in a.sha256)
     return True
 
 
@@ -138,14 +148,26 @@ def find_local(name: str, profile_name: str | None = None) -> tuple[str, Path] |
     return next(((w, p) for w, p in local_candidates(a) if _complete(p, a)), None)
 
 
-def is_online(host: str = "huggingface.co", port: int = 443, timeout: float = 2.0) -> bool:
-    """True if ``host`` answers within ``timeout`` s and no *_OFFLINE variable is set."""
-    if any(os.environ.get(v, "0") not in ("", "0") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "FTLAB_OFFLINE")):
+def offline_switch(download: str) -> str | None:
+    """The environment variable that forbids this download now, or None.
+
+    ``FTLAB_OFFLINE=1`` blocks every download; ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` (which the
+    pocket profile sets so that transformers fails at once instead of retrying) block only the hubs.
+    """
+    kind = download.partition(":")[0]
+    switches = ["FTLAB_OFFLINE"] + (["HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"] if kind == "hf" else [])
+    return next((v for v in switches if os.environ.get(v, "0") not in ("", "0")), None)
+
+
+def is_online(address: str = "huggingface.co:443", timeout: float = 2.0) -> bool:
+    """True if ``host:port`` accepts a connection within ``timeout`` s (and FTLAB_OFFLINE is not set)."""
+    if os.environ.get("FTLAB_OFFLINE", "0") not in ("", "0"):
         return False
+    host, _, port = address.rpartition(":")
     try:
-        socket.create_connection((host, port), timeout=timeout).close()
+        socket.create_connection((host, int(port)), timeout=timeout).close()
         return True
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 
@@ -159,8 +181,8 @@ def resolve(name: str, profile_name: str | None = None, verify: bool = True) -> 
         return hit[1]
     if a.download and _already_fetched(a.download):
         return a.download.partition(":")[2]  # the library that fetched it finds its own cached copy offline
-    if a.download and is_online(_download_host(a.download)):
-        return _download(a)
+    if a.download and offline_switch(a.download) is None and is_online(download_address(a.download)):
+        return _download(a)  # verified before it is cached
     raise AssetMissing(missing_message(a))
 
 
@@ -187,15 +209,35 @@ def _already_fetched(download: str) -> bool:
 def missing_message(a: Asset) -> str:
     """The error text for an asset that is neither here nor downloadable now."""
     looked = "\n".join(f"  - {w}: {p}" for w, p in local_candidates(a)) or "  (no local locations)"
-    online = f" ftlab could not reach the internet to download it ({a.download})." if a.download else ""
+    online = ""
+    if a.download and (switch := offline_switch(a.download)):
+        online = f" Downloading it ({a.download}) is switched off by {switch}=1; unset it to let ftlab fetch it."
+    elif a.download:
+        online = f" ftlab could not reach {download_address(a.download)} to download it ({a.download})."
     return (f"Asset {a.name!r} ({a.profile} profile: {a.source}) was not found.{online}\n"
             f"Looked in:\n{looked}\nTo fix: {a.install}")
 
 
-def _download_host(download: str) -> str:
-    kind = download.split(":", 1)[0]
-    return {"hf": "huggingface.co", "nltk": "raw.githubusercontent.com",
-            "torchvision-weights": "download.pytorch.org"}.get(kind, "pypi.org")
+def download_address(download: str) -> str:
+    """``host:port`` that a download would contact (read from the downloading library where it says)."""
+    from urllib.parse import urlsplit
+
+    kind, _, what = download.partition(":")
+    url = {"hf": "https://huggingface.co", "torchvision-weights": "https://download.pytorch.org"}.get(kind)
+    try:
+        if kind == "torchvision":
+            import torchvision.datasets as tvd
+
+            cls = getattr(tvd, what)
+            url = cls.mirrors[0] if hasattr(cls, "mirrors") else cls._RESOURCES[0][0]
+        elif kind == "nltk":
+            from nltk.downloader import Downloader
+
+            url = Downloader.DEFAULT_URL
+    except (ImportError, AttributeError, IndexError):
+        pass
+    parts = urlsplit(url or "https://pypi.org")
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 # where torchvision puts a dataset under the ``root`` it is given: that folder becomes the cache entry
@@ -229,14 +271,22 @@ def _download(a: Asset) -> Path | str:
                 raise AssetError(f"Asset {a.name!r} can come from NLTK's downloader, but nltk is not installed: "
                                  "reinstall ftlab (pip install -e .) or pip install nltk; or install the "
                                  "Debian package named in data/assets.toml.") from e
-            if not nltk.download(what, download_dir=str(tmp), quiet=True):
+            from nltk.downloader import Downloader
+
+            if not Downloader(server_index_url=Downloader.DEFAULT_URL).download(what, download_dir=str(tmp), quiet=True):
                 raise AssetError(f"NLTK could not download {what!r}; check the connection and retry.")
             fetched = tmp / "corpora" / what
             if not fetched.is_dir() and fetched.with_suffix(".zip").exists():
                 shutil.unpack_archive(fetched.with_suffix(".zip"), fetched.parent)
-        if not fetched.exists():
-            raise AssetError(f"The download of {a.name!r} ({a.download}) did not produce {fetched}; "
-                             f"delete {tmp} and retry, or install it by hand: {a.install}")
+        if not fetched.exists() or not _complete(fetched, a):
+            raise AssetError(f"The download of {a.name!r} ({a.download}) did not produce the files the catalogue "
+                             f"names; nothing was cached. Retry, or install it by hand: {a.install}")
+        try:
+            verify_asset(a, fetched)
+        except ChecksumError as e:
+            raise ChecksumError(f"The download of {a.name!r} ({a.download}) does not match the catalogue's "
+                                f"checksum, so it was deleted and nothing was cached ({e}). Retry later or "
+                                f"install it by hand: {a.install}") from None
         if target.exists():  # an incomplete earlier copy: keep it aside rather than delete what a user saved
             target.rename(target.with_name(f"{target.name}.incomplete-{os.getpid()}"))
         os.replace(fetched, target)
@@ -246,7 +296,7 @@ def _download(a: Asset) -> Path | str:
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file."""
+    """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -254,9 +304,24 @@ def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def verify_file(path: str | Path, expected: str) -> None:
-    """Raise :class:`ChecksumError` unless ``path`` has sha256 ``expected``."""
-    got = sha256(path)
+def content_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's content: of the decompressed bytes for a ``.gz`` file.
+
+    Debian recompressed Fashion-MNIST's ``.gz`` files, so their bytes differ from the upstream files
+    that torchvision downloads while the IDX arrays inside are the same: the content digest holds for both.
+    """
+    if not str(path).endswith(".gz"):
+        return sha256(path, chunk)
+    h = hashlib.sha256()
+    with gzip.open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_file(path: str | Path, expected: str, content: bool = False) -> None:
+    """Raise :class:`ChecksumError` unless ``path`` (its content, if ``content``) has sha256 ``expected``."""
+    got = content_sha256(path) if content else sha256(path)
     if got != expected:
         raise ChecksumError(f"{path} has sha256 {got[:16]}..., expected {expected[:16]}...: the file is "
                             "corrupted or was replaced. Delete it and reinstall or rebuild it "
@@ -264,14 +329,15 @@ def verify_file(path: str | Path, expected: str) -> None:
 
 
 def verify_asset(a: Asset, path: Path) -> None:
-    """Check every file of ``a`` named in its catalogue entry or its model card."""
+    """Check every file of ``a`` named in its catalogue entry (by content) or its model card."""
     if a.card:
         card = read_card(DATA_DIR / a.card)
         verify_file(path, card["sha256"])
     for fname, digest in a.sha256.items():
-        target = path / fname if path.is_dir() else path
-        if target.exists() or path.is_dir():
-            verify_file(target, digest)
+        target = member(path, fname) if path.is_dir() else path
+        if target is None:
+            raise AssetMissing(f"{path} lacks {fname} (or {fname}.gz), which asset {a.name!r} needs. {a.install}")
+        verify_file(target, digest, content=True)
 
 
 def read_card(path: str | Path) -> dict:
@@ -349,3 +415,54 @@ def describe(profile_name: str | None = None) -> list[dict]:
                      "path": str(hit[1]) if hit else "", "size_mb": a.size_mb, "licence": a.licence,
                      "source": a.source})
     return rows
+
+
+def check(profile_name: str | None = None, fetch: bool = False, verify: bool = True) -> list[dict]:
+    """Find (or, with ``fetch``, download) and verify every asset of a profile: one row per asset."""
+    rows = []
+    for name in catalogue():
+        try:
+            a = asset(name, profile_name)
+        except AssetError:
+            continue
+        row = {"asset": name, "kind": a.kind, "size_mb": a.size_mb, "licence": a.licence, "problem": ""}
+        try:
+            hit = find_local(name, a.profile)
+            path = resolve(name, a.profile, verify=verify) if (hit or fetch) else None
+            if path is None:
+                raise AssetMissing(missing_message(a))
+            row["found"] = hit[0] if hit else "downloaded"
+            row["path"] = str(path)
+        except AssetError as e:
+            row.update(found="MISSING" if isinstance(e, AssetMissing) else "BAD", path="", problem=str(e))
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ftlab.assets check [--fetch] [--profile P]``: the table, and one message if anything is missing."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m ftlab.assets", description="Check the assets a profile needs.")
+    ap.add_argument("command", choices=["check"])
+    ap.add_argument("--profile", choices=PROFILES, default=None, help="default: $FTLAB_PROFILE or pocket")
+    ap.add_argument("--fetch", action="store_true", help="download what is missing, where a download exists")
+    args = ap.parse_args(argv)
+    prof = args.profile or profile()
+    rows = check(prof, fetch=args.fetch)
+    print(f"ftlab assets, {prof} profile (cache: {cache_dir()})")
+    print(f"{'asset':<20} {'found':<10} {'MB':>6}  {'licence':<28} path")
+    for r in rows:
+        print(f"{r['asset']:<20} {r['found']:<10} {r['size_mb']:>6.1f}  {r['licence'][:28]:<28} {r['path']}")
+    bad = [r for r in rows if r["problem"]]
+    if bad:
+        print(f"\n{len(bad)} asset(s) cannot be used yet; nothing was executed. What to do:", file=sys.stderr)
+        for r in bad:
+            print(f"\n* {r['problem']}", file=sys.stderr)
+        return 1
+    print("every asset is in place and matches its checksum.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
