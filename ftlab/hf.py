@@ -69,23 +69,23 @@ def report_loading(info: dict, where: Source) -> None:
 
 
 def load_bert_classifier(num_labels: int, profile: str | None = None, source: Source | None = None,
-                         verbose: bool = True, **kwargs) -> nn.Module:
-    """Pretrained BERT with a new, randomly initialised ``num_labels``-way head on [CLS]."""
+                         verbose: bool = True, device: torch.device | str = "cpu", **kwargs) -> nn.Module:
+    """Pretrained BERT with a new, randomly initialised ``num_labels``-way head on [CLS], on ``device``."""
     from transformers import AutoModelForSequenceClassification
 
     if num_labels < 2:
         raise ValueError(f"num_labels must be at least 2, got {num_labels}.")
     # never trust_remote_code: a lesson must not execute code that comes with downloaded weights
     return _load(AutoModelForSequenceClassification, profile, source, verbose,
-                 num_labels=num_labels, trust_remote_code=False, **kwargs)
+                 num_labels=num_labels, trust_remote_code=False, **kwargs).to(device)
 
 
 def load_bert_encoder(profile: str | None = None, source: Source | None = None,
-                      verbose: bool = False) -> nn.Module:
-    """The pretrained BERT body alone (no head), in eval mode."""
+                      verbose: bool = False, device: torch.device | str = "cpu") -> nn.Module:
+    """The pretrained BERT body alone (no head), in eval mode, on ``device``."""
     from transformers import AutoModel
 
-    return _load(AutoModel, profile, source, verbose, trust_remote_code=False).eval()
+    return _load(AutoModel, profile, source, verbose, trust_remote_code=False).to(device).eval()
 
 
 def encode_texts(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,

@@ -113,8 +113,8 @@ def pocket_cnn(num_classes: int = 5, pretrained: bool = True, verbose: bool = Tr
 
 
 def load_backbone(num_classes: int | None = None, pretrained: bool = True, profile_name: str | None = None,
-                  verbose: bool = True) -> nn.Module:
-    """The lesson's CNN for the active profile: pocket CNN (pocket) or ResNet-18 ImageNet (full).
+                  verbose: bool = True, device: torch.device | str = "cpu") -> nn.Module:
+    """The lesson's CNN for the active profile, on ``device``: pocket CNN (pocket) or ResNet-18 ImageNet (full).
 
     With ``num_classes`` the pretrained head is replaced by a new one, which is reported unless
     ``verbose=False`` (useful in loops that build many models).
@@ -125,7 +125,7 @@ def load_backbone(num_classes: int | None = None, pretrained: bool = True, profi
         model = pocket_cnn(pretrained=pretrained, verbose=False)
     if num_classes is not None:
         replace_head(model, num_classes, verbose=verbose)
-    return model
+    return model.to(device)
 
 
 def replace_head(model: nn.Module, num_classes: int, verbose: bool = True) -> nn.Linear:
@@ -133,7 +133,8 @@ def replace_head(model: nn.Module, num_classes: int, verbose: bool = True) -> nn
     if num_classes < 1:
         raise ValueError(f"num_classes must be positive, got {num_classes}.")
     old = model.head
-    model.head = nn.Linear(old.in_features, num_classes)
+    # the new head lives where the old one did, so a model on a GPU stays on it
+    model.head = nn.Linear(old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
     if verbose:
         print(f"replace_head: dropped head.weight {tuple(old.weight.shape)} and head.bias; "
               f"new head Linear({old.in_features} -> {num_classes}) is randomly initialised.")

@@ -39,3 +39,11 @@ def test_layer_groups_cover_every_parameter_once():
 def test_wrong_images_get_a_helpful_error(bad, match):
     with pytest.raises(ValueError, match=match):
         PocketCNN()(bad)
+
+
+def test_load_backbone_on_a_device_and_replace_head_keeps_it():
+    from ftlab.models import load_backbone, replace_head
+
+    model = load_backbone(device="meta", pretrained=False)  # any device but the CPU shows the rule
+    replace_head(model, 3, verbose=False)
+    assert {p.device.type for p in model.parameters()} == {"meta"}
