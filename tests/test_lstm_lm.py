@@ -28,3 +28,19 @@ def test_builder_smoke(tmp_path):
     saved = json.loads((tmp_path / "lstm_lm.json").read_text())
     assert saved["sha256"] == assets.sha256(tmp_path / "lstm_lm.safetensors")
     assert len(Vocab.load(tmp_path / "lstm_lm.vocab.json")) == saved["vocab_size"]
+
+
+def test_lstm_lm_perplexity_computed_from_the_weights():
+    """Held-out perplexity on a slice of the general corpus's validation text, computed now, not read off the card."""
+    import torch
+
+    from ftlab.ulmfit import LanguageModel, encode_stream, lm_batches, perplexity
+
+    model, vocab, card = lstm_lm.load()
+    valid = lstm_lm.source_corpus("pocket")["valid"]
+    batches = lm_batches(encode_stream(lstm_lm.paragraphs(valid), vocab), 16, 70)[:12]
+    ppl = perplexity(model, batches)
+    torch.manual_seed(0)
+    fresh = perplexity(LanguageModel(model.cfg), batches)
+    assert ppl < 1.3 * card["metrics"]["valid_perplexity"], (ppl, card["metrics"])
+    assert ppl < 0.2 * fresh, (ppl, fresh)  # a random network is far worse than the pretrained one
