@@ -6,12 +6,15 @@ Prints trainable parameters, peak training memory, median time per step and test
 (``ftlab.profiling.training_memory``: weights + gradients + optimizer state + measured saved
 activations) and what was measured while training: the rise of resident memory (CPU; each
 run in a fresh process so freed memory is not reused) or ``torch.cuda.max_memory_allocated``.
-Printed figures only; no test asserts them.
+Printed figures only; no test asserts them. Choose learning rates (``--lr``) and the alpha rule
+(``--alpha``) on the **valid acc** column, which comes from the category task's validation split;
+the test column is for reporting the choice once.
 
     python benchmarks/lora.py                                   # the notebook's settings, 1 seed
     python benchmarks/lora.py --per-class 300 --epochs 5 --seeds 0 1 2
     python benchmarks/lora.py --methods full lora_r4 --threads 2
     python benchmarks/lora.py --methods lora_r16 --lr lora=1e-3       # another learning rate
+    python benchmarks/lora.py --methods lora_r1 lora_r4 lora_r16 --alpha 4r --seeds 0 1 2
 """
 from __future__ import annotations
 
@@ -29,7 +32,10 @@ LR = {"full": 1e-4, "head_only": 1e-2, "bitfit": 3e-3, "lora": 3e-3, "prompt": 3
 TARGETS = ["query", "key", "value", "dense"]
 
 
-def build(method: str, num_labels: int, seed: int):
+ALPHA = {"fixed": lambda r: 16.0, "4r": lambda r: 4.0 * r, "rslora": lambda r: 16.0 * r ** 0.5}  # scale = alpha / r
+
+
+def build(method: str, num_labels: int, seed: int, alpha_rule: str = "fixed"):
     """The pretrained BERT with a new head, prepared for ``method``; returns (model, lr)."""
     from ftlab.freeze import freeze
     from ftlab.hf import load_bert_classifier
@@ -49,7 +55,8 @@ def build(method: str, num_labels: int, seed: int):
         return model, LR["bitfit"]
     if method.startswith("lora_r"):
         r = int(method.removeprefix("lora_r"))
-        inject_lora(model, TARGETS, r=r, alpha=4 * r)
+        # "rslora": alpha = 16 sqrt(r), so alpha / r = 16 / sqrt(r) (Kalajdzievski 2023)
+        inject_lora(model, TARGETS, r=r, alpha=ALPHA[alpha_rule](r))
         mark_only_lora_trainable(model, extra=["classifier"])
         return model, LR["lora"]
     if method in ("prompt", "prefix"):
@@ -77,8 +84,9 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
     tok = load_tokenizer()
     train_dl = lambda: make_loader(tok, task.train.texts, task.train.labels, batch_size=args.batch_size,
                                    shuffle=True, max_length=args.max_length, seed=seed)
+    valid_dl = make_loader(tok, task.valid.texts, task.valid.labels, batch_size=64, max_length=args.max_length)
     test_dl = make_loader(tok, task.test.texts, task.test.labels, batch_size=64, max_length=args.max_length)
-    model, lr = build(method, len(task.classes), seed)
+    model, lr = build(method, len(task.classes), seed, args.alpha)
     model.to(device)
     bill = training_memory(model, next(iter(train_dl())))
     timer = StepTimer()
@@ -88,7 +96,8 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
     _, measured = cuda_peak_mb(train) if device == "cuda" else peak_rss_delta_mb(train)
     trainable, _ = count_trainable(model)
     return {"method": method, "seed": seed, "params": trainable, "bill_mb": bill.total / MB,
-            "measured_mb": measured, "step_s": timer.median(), "acc": evaluate(model, test_dl, device=device)["acc"],
+            "measured_mb": measured, "step_s": timer.median(), "valid": evaluate(model, valid_dl)["acc"],
+            "acc": evaluate(model, test_dl)["acc"],
             "device": device}
 
 
@@ -105,15 +114,16 @@ def table(rows: list[dict], n_base: int | None) -> str:
     """Mean +- std over seeds, one line per method."""
     kind = "cuda peak" if rows and rows[0]["device"] == "cuda" else "RSS rise"
     lines = [f"{'method':<10} {'trainable':>11} {'% model':>8} {'bill MB':>8} {kind + ' MB':>13} "
-             f"{'s/step':>7} {'test acc':>15} seeds"]
+             f"{'s/step':>7} {'valid acc':>15} {'test acc':>15} seeds"]
     for method in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == method]
         mean = lambda key: float(np.mean([r[key] for r in rs]))
-        accs = [r["acc"] for r in rs]
+        accs, valids = [r["acc"] for r in rs], [r.get("valid", float("nan")) for r in rs]
         pct = f"{mean('params') / n_base:8.2%}" if n_base else f"{'':8}"
         lines.append(f"{method:<10} {rs[0]['params']:>11,} {pct} {mean('bill_mb'):>8.0f} "
                      f"{mean('measured_mb'):>13.0f} {mean('step_s'):>7.3f} "
-                     f"{np.mean(accs):>7.3f} +- {np.std(accs):.3f} {len(rs)}")
+                     f"{np.mean(valids):>7.3f} +- {np.std(valids):.3f} {np.mean(accs):>7.3f} +- {np.std(accs):.3f} "
+                     f"{len(rs)}")
     return "\n".join(lines)
 
 
@@ -128,6 +138,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--lr", nargs="+", default=[], metavar="KIND=LR",
                     help=f"override learning rates, e.g. lora=1e-3 (kinds: {', '.join(LR)})")
+    ap.add_argument("--alpha", choices=list(ALPHA), default="fixed",
+                    help="LoRA alpha per rank: fixed 16 (Hu et al.), 4r (same scale for every rank), rslora")
     ap.add_argument("--json", help="also write every run's figures to this file")
     ap.add_argument("--worker", nargs=2, metavar=("METHOD", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
