@@ -50,6 +50,25 @@ def freeze_to(groups: Sequence[Group], n: int, train_bn: bool = False) -> None:
         set_trainable(g, i >= n, train_bn)
 
 
+def _stay_in_eval_if_frozen(module: nn.Module, inputs) -> None:
+    if not any(p.requires_grad for p in module.parameters()):
+        module.eval()  # normalise with the stored statistics and leave them untouched
+
+
+def freeze_bn_stats(model: nn.Module) -> nn.Module:
+    """Keep every *frozen* BatchNorm layer in eval mode, even while the model trains (fastai's ``BnFreeze``).
+
+    A frozen BatchNorm still updates its running statistics in train mode; with this, a frozen body
+    computes at training time exactly what it computes at test time. The rule is checked at every
+    forward pass, so a layer unfrozen later trains normally again after the next ``model.train()``.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not getattr(m, "_ftlab_bn_frozen", False):
+            m.register_forward_pre_hook(_stay_in_eval_if_frozen)
+            m._ftlab_bn_frozen = True
+    return model
+
+
 def lr_per_group(lr: float | slice, n_groups: int) -> list[float]:
     """One LR per group; a ``slice(lo, hi)`` is spread geometrically, ``slice(hi)`` gives hi/10 to the rest."""
     if not isinstance(lr, slice):

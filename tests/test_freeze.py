@@ -59,3 +59,21 @@ def test_param_groups_refuses_all_frozen(tiny_cnn):
         param_groups(groups_of(tiny_cnn), 1e-3)
     with pytest.raises(ValueError, match="empty"):
         freeze_to([], 1)
+
+
+def test_freeze_bn_stats_keeps_frozen_statistics_and_lets_trainable_ones_move(tiny_cnn):
+    import torch
+
+    from ftlab.freeze import freeze, freeze_bn_stats, unfreeze
+
+    frozen_bn, free_bn = tiny_cnn[1], tiny_cnn[4]
+    freeze(tiny_cnn[:3])
+    freeze_bn_stats(tiny_cnn)
+    before = frozen_bn.running_mean.clone(), free_bn.running_mean.clone()
+    tiny_cnn.train()(torch.randn(8, 1, 6, 6) + 3)
+    assert torch.equal(frozen_bn.running_mean, before[0]), "a frozen BatchNorm kept its statistics"
+    assert not torch.equal(free_bn.running_mean, before[1]), "a trainable BatchNorm still learns them"
+    unfreeze(tiny_cnn)
+    tiny_cnn.train()(torch.randn(8, 1, 6, 6) + 3)
+    assert not torch.equal(frozen_bn.running_mean, before[0]), "unfrozen, it trains normally again"
+    assert freeze_bn_stats(tiny_cnn) is tiny_cnn and len(frozen_bn._forward_pre_hooks) == 1  # idempotent
