@@ -27,7 +27,7 @@ run: assets              ## execute every notebook headless -> runs/latest/
 	$(PY) scripts/run_notebooks.py --out runs/latest
 
 test: assets             ## unit tests + every notebook under nbval
-	$(VENV)/bin/pytest
+	mkdir -p runs && $(VENV)/bin/pytest --junitxml=runs/junit.xml
 
 unit: $(STAMP)           ## unit tests only (fast)
 	$(VENV)/bin/pytest tests
