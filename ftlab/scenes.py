@@ -2,8 +2,8 @@
 
 The pocket profile's stand-in for Pascal VOC / Oxford-IIIT Pet trimaps in the segmentation lesson
 (Long, Shelhamer & Darrell 2015, *Fully convolutional networks for semantic segmentation*): each
-scene is a black canvas on which 2-4 target-class items (sandal, shirt, sneaker, bag, ankle boot)
-are drawn at seeded random positions. An item's pixels brighter than ``threshold`` are its
+scene is a black canvas (48x48 by default) on which 2-3 (by default) target-class items (sandal, shirt,
+sneaker, bag, ankle boot) are drawn at seeded random positions. An item's pixels brighter than ``threshold`` are its
 silhouette; a later item covers an earlier one there (overlaps are resolved by drawing order, in
 the image and in the mask alike). Mask values: 0 = background, 1..5 = the target classes.
 Items come from :func:`ftlab.data.load_fashion_mnist`; the same seed gives the same scenes.
@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from ftlab.data import FASHION_CLASSES, TARGET_CLASSES, load_fashion_mnist, step_loader, train_valid_split
 
-SCENE_CANVAS = 64
+SCENE_CANVAS = 48
 BACKGROUND = "background"
 
 
@@ -48,7 +48,7 @@ class SceneSet:
 
 
 def compose_scenes(items: np.ndarray, labels: np.ndarray, n: int, canvas: int = SCENE_CANVAS,
-                   n_items: tuple[int, int] = (2, 4), threshold: int = 25,
+                   n_items: tuple[int, int] = (2, 3), threshold: int = 25,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` scenes (n, canvas, canvas) uint8 and masks (n, canvas, canvas) int64 from items (M, h, w).
 
@@ -86,7 +86,7 @@ def _target_items(split: str, part: str, valid_frac: float) -> tuple[np.ndarray,
     return images[keep], remap[labels[keep]]
 
 
-def scene_task(n: int, split: str = "train", canvas: int = SCENE_CANVAS, n_items: tuple[int, int] = (2, 4),
+def scene_task(n: int, split: str = "train", canvas: int = SCENE_CANVAS, n_items: tuple[int, int] = (2, 3),
                seed: int = 0, valid_frac: float = 0.2) -> SceneSet:
     """``n`` scenes of target-class items: ``split`` 'train', 'valid' (disjoint items of the train split) or 'test'.
 
