@@ -92,7 +92,10 @@ def run_device(model: nn.Module, device: torch.device | str | None = None) -> to
 
 
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy that also takes sequence logits (B, T, V) with targets (B, T)."""
+    """Cross-entropy for (B, C) logits, sequence logits (B, T, V) with targets (B, T), and dense
+    logits (B, C, H, W) with class-index targets (B, H, W) (segmentation; -100 is ignored)."""
+    if logits.ndim == 4:
+        return F.cross_entropy(logits, target)
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1))
 
 
@@ -266,7 +269,8 @@ def evaluate(model: nn.Module, dl: Iterable, loss_fn: Callable | None = None,
     """Mean loss and accuracy of ``model`` on ``dl``."""
     logits, y = predict(model, dl, device)
     loss = (loss_fn or cross_entropy)(logits, y).item()
-    acc = (logits.argmax(-1) == y).float().mean().item()
+    pred = logits.argmax(1) if logits.ndim == 4 else logits.argmax(-1)  # dense (B, C, H, W): per pixel
+    acc = (pred == y).float().mean().item()
     return {"loss": loss, "acc": acc}
 
 

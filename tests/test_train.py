@@ -195,3 +195,14 @@ def test_onecycle_any_number_of_steps():
     for steps in (1, 2, 3, 4, 5, 7):
         hist = train.fit(nn.Linear(4, 2), [(torch.randn(1, 4), torch.tensor([0]))] * steps, progress=False)
         assert len(hist.loss) == steps
+
+
+def test_dense_logits_cross_entropy_and_pixel_accuracy():
+    import torch.nn.functional as F
+
+    from ftlab import train
+
+    logits, y = torch.randn(2, 3, 4, 5), torch.randint(0, 3, (2, 4, 5))
+    assert torch.allclose(train.cross_entropy(logits, y), F.cross_entropy(logits, y))
+    res = train.evaluate(nn.Identity(), [(logits, y)])
+    assert abs(res["acc"] - (logits.argmax(1) == y).float().mean().item()) < 1e-7
