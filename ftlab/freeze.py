@@ -80,14 +80,22 @@ def lr_per_group(lr: float | slice, n_groups: int) -> list[float]:
     return np.geomspace(lr.start, lr.stop, n_groups).tolist()
 
 
-def param_groups(groups: Sequence[Group], lr: float | slice, **extra) -> list[dict]:
-    """Optimizer parameter groups, one per layer group, with trainable parameters only."""
+def param_groups(groups: Sequence[Group], lr: float | slice, names: Sequence[str] | None = None,
+                 **extra) -> list[dict]:
+    """Optimizer parameter groups, one per layer group, with trainable parameters only.
+
+    Each group is named (``names[i]``, else ``"group i"`` by its position in ``groups``), so a history
+    whose stages train different subsets of groups still lines them up (``ftlab.plots.plot_lrs``).
+    """
     lrs = lr_per_group(lr, len(groups))
+    names = list(names) if names is not None else [f"group {i}" for i in range(len(groups))]
+    if len(names) != len(groups):
+        raise ValueError(f"{len(names)} names for {len(groups)} layer groups; give one name per group.")
     out = []
-    for g, group_lr in zip(groups, lrs):
+    for g, group_lr, name in zip(groups, lrs, names):
         params = [p for p in _params(g) if p.requires_grad]
         if params:
-            out.append({"params": params, "lr": group_lr, **extra})
+            out.append({"params": params, "lr": group_lr, "name": name, **extra})
     if not out:
         raise ValueError("No trainable parameters in any group: unfreeze some layers first.")
     return out

@@ -14,36 +14,42 @@ def _axes(ax=None, figsize=(6, 4)):
 
 
 def plot_history(histories: Mapping[str, object], key: str = "loss", smooth: int = 10, ax=None):
-    """Training loss per step (smoothed) of several runs, one line each."""
+    """Training loss per step (a running mean over ``smooth`` steps) of several runs, one line each."""
     ax = _axes(ax)
     for name, h in histories.items():
         y = np.asarray(h.loss)
+        x = np.arange(1, len(y) + 1)
         if smooth > 1 and len(y) > smooth:
             y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
-        ax.plot(y, label=name)
-    ax.set(xlabel="step", ylabel="training loss", title="Learning curves")
+            x = x[smooth - 1:]  # each mean is drawn at the last step it covers: the axis stays in steps
+        ax.plot(x, y, label=name)
+    ax.set(xlabel="step", ylabel="training loss" + (f" (mean of {smooth} steps)" if smooth > 1 else ""),
+           title="Learning curves")
     ax.legend()
     return ax
 
 
 def plot_lrs(history, group_names: Sequence[str] | None = None, ax=None):
-    """The learning rate of each parameter group over training.
+    """The learning rate of each parameter group over training, one line per group *name*.
 
-    Multi-stage training (a History continued with more or fewer groups, e.g. head first, then the
-    whole model) is drawn as one line per group index, with gaps where a stage had no such group.
+    Groups are matched by the names ``ftlab.freeze.param_groups`` gives them (``"group i"`` by default),
+    so a multi-stage history (the head alone first, then every group) lines up without padding; a
+    stage without a group leaves a gap. ``group_names[i]`` labels ``"group i"`` in the legend.
     """
     ax = _axes(ax)
     if not history.lrs:
         raise ValueError("history.lrs is empty: plot after fit() has run at least one step.")
-    n_groups = max(len(row) for row in history.lrs)
-    lrs = np.full((len(history.lrs), n_groups), np.nan)  # (steps, groups); NaN where a stage lacked a group
-    for step, row in enumerate(history.lrs):
-        lrs[step, :len(row)] = row
-    names = list(group_names) if group_names is not None else [f"group {i}" for i in range(n_groups)]
-    if len(names) != n_groups:
-        raise ValueError(f"{len(names)} group names for {n_groups} parameter groups; pass one name per group.")
-    for i, name in enumerate(names):
-        ax.plot(lrs[:, i], label=name)
+    names = getattr(history, "group_names", None) or [[f"group {i}" for i in range(len(r))] for r in history.lrs]
+    order = list(dict.fromkeys(n for row in names for n in row))
+    if all(n.startswith("group ") and n[6:].isdigit() for n in order):
+        order.sort(key=lambda n: int(n[6:]))
+    lrs = np.full((len(history.lrs), len(order)), np.nan)  # (steps, groups); NaN where a stage lacked a group
+    for step, (row, row_names) in enumerate(zip(history.lrs, names)):
+        for value, name in zip(row, row_names):
+            lrs[step, order.index(name)] = value
+    labels = {f"group {i}": n for i, n in enumerate(group_names)} if group_names is not None else {}
+    for i, name in enumerate(order):
+        ax.plot(np.arange(1, len(lrs) + 1), lrs[:, i], label=labels.get(name, name))
     ax.set(xlabel="step", ylabel="learning rate", yscale="log", title="Learning rate per group")
     ax.legend()
     return ax

@@ -30,6 +30,7 @@ class History:
 
     loss: list[float] = field(default_factory=list)  # one per step
     lrs: list[list[float]] = field(default_factory=list)  # per step, one per param group
+    group_names: list[list[str]] = field(default_factory=list)  # per step, the name of each of those groups
     epochs: list[dict] = field(default_factory=list)  # epoch, train_loss, valid_loss, valid_acc, seconds
 
     @property
@@ -212,6 +213,7 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
             for batch in train_dl:
                 loss = _train_step(model, to_device(batch, device), opt, loss_fn, max_grad_norm)
                 hist.lrs.append([g["lr"] for g in opt.param_groups])
+                hist.group_names.append([g.get("name", f"group {i}") for i, g in enumerate(opt.param_groups)])
                 if sched is not None:
                     sched.step()
                 losses.append(loss)

@@ -96,20 +96,27 @@ def test_stop_at_start_trains_nothing(mlp, xor_loader):
     assert hist.loss == [] and all(torch.equal(a, b) for a, b in zip(before, mlp.parameters()))
 
 
-def test_plot_lrs_across_stages_with_different_group_counts(mlp, xor_loader):
+def test_plot_lrs_lines_up_stages_by_group_name(mlp, xor_loader):
     import matplotlib
     matplotlib.use("Agg")
-    from ftlab.plots import plot_lrs
+    from ftlab.freeze import freeze_to, param_groups, unfreeze
+    from ftlab.plots import plot_history, plot_lrs
 
-    hist = fit(mlp, xor_loader, epochs=1, lr=1e-2, progress=False,
-               params=[{"params": mlp[2].parameters(), "lr": 1e-2}])            # stage 1: the head alone
-    fit(mlp, xor_loader, epochs=1, lr=1e-3, progress=False, history=hist,     # stage 2: body and head
-        params=[{"params": mlp[0].parameters(), "lr": 1e-4}, {"params": mlp[2].parameters(), "lr": 1e-3}])
-    ax = plot_lrs(hist, ["group 0", "group 1"])
-    body = ax.lines[1].get_ydata()
+    groups = [mlp[0], mlp[2]]
+    freeze_to(groups, -1)
+    hist = fit(mlp, xor_loader, epochs=1, params=param_groups(groups, 1e-2), progress=False)  # the head alone
+    unfreeze(mlp)
+    fit(mlp, xor_loader, epochs=1, params=param_groups(groups, slice(1e-4, 1e-3)), history=hist, progress=False)
+    assert hist.group_names[0] == ["group 1"] and hist.group_names[-1] == ["group 0", "group 1"]
+    ax = plot_lrs(hist, ["body", "head"])
+    assert [line.get_label() for line in ax.lines] == ["body", "head"]
+    body, head = ax.lines[0].get_ydata(), ax.lines[1].get_ydata()
     assert len(body) == 2 * len(xor_loader) and np.isnan(body[0]) and not np.isnan(body[-1])
+    assert not np.isnan(head).any()  # the head trains in both stages: one unbroken line
     with pytest.raises(ValueError, match="one name per group"):
-        plot_lrs(hist, ["only one"])
+        param_groups(groups, 1e-3, names=["only one"])
+    ax = plot_history({"run": hist}, smooth=4)
+    assert ax.lines[0].get_xdata()[0] == 4 and ax.lines[0].get_xdata()[-1] == len(hist.loss)  # x in steps
 
 
 def test_fit_passes_several_targets_to_the_loss(mlp, xor_loader):
