@@ -26,7 +26,7 @@ def test_lesson_shape(path):
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     repo = colab_cell.repo_url().removeprefix("https://github.com/")
     assert f"colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name}" in nb.cells[0].source
-    assert any("device = " in c for c in code[:3]), "the setup cell picks the device once"
+    assert any("default_device()" in c for c in code[:3]), "the setup cell picks the device once"
     assert sum(c.cell_type == "markdown" for c in nb.cells) >= len(code), "explanation before each step"
     for linked in set(re.findall(r"\(\.?/?(?:notebooks/)?(\d\d_[\w-]+\.ipynb)\)", text)):
         assert (ROOT / "notebooks" / linked).exists(), f"links to {linked}, which does not exist"
