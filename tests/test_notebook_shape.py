@@ -28,5 +28,7 @@ def test_lesson_shape(path):
     assert f"colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name}" in nb.cells[0].source
     assert any("default_device()" in c for c in code[:3]), "the setup cell picks the device once"
     assert sum(c.cell_type == "markdown" for c in nb.cells) >= len(code), "explanation before each step"
+    for number in re.findall(r"Next: \*\*(\d\d) ", text):
+        assert list((ROOT / "notebooks").glob(f"{number}_*.ipynb")), f"'Next:' names lesson {number}, which does not exist"
     for linked in set(re.findall(r"\(\.?/?(?:notebooks/)?(\d\d_[\w-]+\.ipynb)\)", text)):
         assert (ROOT / "notebooks" / linked).exists(), f"links to {linked}, which does not exist"
