@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 endif
 
-.PHONY: run test unit lab student bench pretrain clean-venv system assets
+.PHONY: run test test-serial unit lab student bench pretrain clean-venv system assets
 
 system:                  ## Debian packages the pocket profile needs (apt-get; sudo when not root)
 	bash scripts/system_deps.sh
@@ -26,7 +26,14 @@ assets: system $(STAMP)  ## find (or download) and verify every asset once; one 
 run: assets              ## execute every notebook headless -> runs/latest/
 	$(PY) scripts/run_notebooks.py --out runs/latest
 
-test: assets             ## unit tests + every notebook under nbval
+# Two pytest workers, each notebook whole on one of them (--dist loadfile), one torch thread each: on
+# 2 cores that does about 1.33x the work per second of one worker with 2 threads, and two 2-thread
+# processes at once would run many times slower. `make test-serial` is the one-worker alternative.
+test: assets             ## unit tests + every notebook under nbval (2 workers x 1 thread)
+	mkdir -p runs && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 FTLAB_THREADS=1 \
+	  $(VENV)/bin/pytest -n 2 --dist loadfile --junitxml=runs/junit.xml
+
+test-serial: assets      ## the same, one worker with the default threads
 	mkdir -p runs && $(VENV)/bin/pytest --junitxml=runs/junit.xml
 
 unit: $(STAMP)           ## unit tests only (fast)
