@@ -41,6 +41,37 @@ def torchrun_command(script: str | Path, nproc: int = 2, args: Sequence[str] = (
             str(script), *map(str, args)]
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc; empty elsewhere). torchrun may start its workers in
+    sessions of their own, so killing its process group alone can leave them running."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid``, its process group and every descendant (collected before anything dies)."""
+    for target in [*_descendants(pid), pid]:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _tail(text: str, n: int = 3000) -> str:
     return text[-n:] if len(text) > n else text
 
@@ -62,8 +93,11 @@ def torchrun(script: str | Path, nproc: int = 2, args: Sequence[str] = (), timeo
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+        _kill_tree(proc.pid)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:  # a survivor still holds the pipes: give up on its output
+            out, err = "", "(no output: a worker could not be stopped)"
         raise LaunchFailed(f"torchrun {script} ran past its {timeout:.0f} s timeout and was killed "
                            f"(a hung rendezvous or a stuck worker). Its last output:\n{_tail(out + err)}")
     if proc.returncode != 0:
