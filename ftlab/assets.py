@@ -402,16 +402,23 @@ def load_pretrained(name: str) -> tuple[dict, dict]:
     return load_checkpoint(path, card["sha256"]), card
 
 
+def profile_assets(profile_name: str | None = None) -> list[Asset]:
+    """Every catalogue entry that has a version for the profile (the active one by default)."""
+    out = []
+    for name in catalogue():
+        try:
+            out.append(asset(name, profile_name))
+        except AssetError:
+            continue  # this asset exists only for the other profile
+    return out
+
+
 def describe(profile_name: str | None = None) -> list[dict]:
     """One row per catalogue asset: where it was found (or not), size and licence."""
     rows = []
-    for name in catalogue():
-        try:
-            a = asset(name, profile_name)
-        except AssetError:
-            continue
-        hit = find_local(name, a.profile)
-        rows.append({"asset": name, "kind": a.kind, "found": hit[0] if hit else "missing",
+    for a in profile_assets(profile_name):
+        hit = find_local(a.name, a.profile)
+        rows.append({"asset": a.name, "kind": a.kind, "found": hit[0] if hit else "missing",
                      "path": str(hit[1]) if hit else "", "size_mb": a.size_mb, "licence": a.licence,
                      "source": a.source})
     return rows
@@ -420,11 +427,8 @@ def describe(profile_name: str | None = None) -> list[dict]:
 def check(profile_name: str | None = None, fetch: bool = False, verify: bool = True) -> list[dict]:
     """Find (or, with ``fetch``, download) and verify every asset of a profile: one row per asset."""
     rows = []
-    for name in catalogue():
-        try:
-            a = asset(name, profile_name)
-        except AssetError:
-            continue
+    for a in profile_assets(profile_name):
+        name = a.name
         row = {"asset": name, "kind": a.kind, "size_mb": a.size_mb, "licence": a.licence, "problem": ""}
         try:
             hit = find_local(name, a.profile)

@@ -33,7 +33,7 @@ def test_every_entry_names_source_install_and_licence():
 
 
 def test_missing_asset_offline_fails_fast_with_instructions(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("FTLAB_OFFLINE", "1")  # HF_HUB_OFFLINE alone no longer blocks torchvision's download
     monkeypatch.setenv("FTLAB_CACHE", str(tmp_path))
     monkeypatch.setattr(assets, "local_candidates", lambda a: [("system", tmp_path / "nowhere")])
     t0 = time.perf_counter()
