@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ftlab.freeze import freeze_bn_stats
+
 
 def bilinear_kernel(in_channels: int, out_channels: int, kernel_size: int) -> torch.Tensor:
     """Weights (in, out, k, k) that make a ConvTranspose2d do bilinear upsampling, channel by channel."""
@@ -58,16 +60,10 @@ class FCN(nn.Module):
         if upsample_init == "bilinear":
             with torch.no_grad():
                 self.upsample.weight.copy_(bilinear_kernel(num_classes, num_classes, 2 * s))
-        self.frozen_encoder = freeze_encoder
         self.encoder.requires_grad_(not freeze_encoder)
+        if freeze_encoder:
+            freeze_bn_stats(self.encoder)  # frozen BatchNorm stays in eval mode: its statistics stay too
         self.train()
-
-    def train(self, mode: bool = True) -> "FCN":
-        """Train mode, except that a frozen encoder keeps its BatchNorm statistics (eval mode)."""
-        super().train(mode)
-        if self.frozen_encoder:
-            self.encoder.eval()
-        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.encoder(self.preprocess(x))        # (B, C_feat, H/s, W/s)
