@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ftlab.train import run_device
+
 PHOTOS = ("brick", "grass", "gravel", "camera", "coffee", "astronaut", "chelsea", "rocket")
 
 
@@ -83,8 +85,9 @@ def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def adapt_bn(model: nn.Module, images: torch.Tensor, batch_size: int = 256,
-             device: torch.device | str = "cpu") -> nn.Module:
+             device: torch.device | str | None = None) -> nn.Module:
     """AdaBN: replace every BatchNorm's running mean/var by the statistics of ``images``; weights untouched."""
+    device = run_device(model, device)  # batches go where the model is, as in ftlab.train.fit
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in bns]
     for m in bns:
@@ -100,8 +103,9 @@ def adapt_bn(model: nn.Module, images: torch.Tensor, batch_size: int = 256,
 
 @torch.no_grad()
 def pseudo_label(model: nn.Module, images: torch.Tensor, threshold: float = 0.9, batch_size: int = 512,
-                 device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+                 device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices and predicted labels of the images whose top softmax probability is >= ``threshold``."""
+    device = run_device(model, device)
     model.eval()
     probs = torch.cat([model(images[i:i + batch_size].to(device)).softmax(-1).cpu()
                        for i in range(0, len(images), batch_size)])
@@ -116,13 +120,14 @@ def domain_classifier(dim: int, hidden: int = 64) -> nn.Module:
 
 
 def fit_adapt(model: nn.Module, source_dl, target_images: torch.Tensor, align: Callable, lr: float = 1e-3,
-              extra: nn.Module | None = None, device: torch.device | str = "cpu", seed: int = 0,
+              extra: nn.Module | None = None, device: torch.device | str | None = None, seed: int = 0,
               callback: Callable | None = None) -> list[float]:
     """Train on labelled source batches plus ``align(f_src, f_tgt, progress)``, with unlabelled target batches.
 
     ``align`` returns the alignment loss (CORAL, or DANN's domain loss through ``grad_reverse``);
     ``extra`` holds its parameters (DANN's discriminator). ``callback(step)`` runs every step.
     """
+    device = run_device(model, device)
     params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
     opt = torch.optim.AdamW([p for p in params if p.requires_grad], lr=lr, weight_decay=0.01)
     gen, steps, losses = torch.Generator().manual_seed(seed), len(source_dl), []
