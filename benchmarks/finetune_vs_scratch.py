@@ -22,7 +22,8 @@ from ftlab.train import evaluate, fit, seed_everything
 BUDGET = {5: (60, 25), 20: (80, 50), 100: (60, 64)}  # k -> (optimizer steps, batch size), as in lesson 02
 
 
-def run(train_set, eval_dl, k: int, seed: int, lr: float, pretrained: bool, checkpoint: str | None) -> float:
+def run(train_set, k: int, seed: int, lr: float, pretrained: bool, checkpoint: str | None):
+    """One trained model (the caller scores it on validation, and the chosen ones on test)."""
     seed_everything(seed)
     ds = train_set.subset(few_shot(train_set.labels, k, seed=seed))
     model = load_backbone(pretrained=pretrained)
@@ -30,7 +31,7 @@ def run(train_set, eval_dl, k: int, seed: int, lr: float, pretrained: bool, chec
         model.load_state_dict(load_checkpoint(checkpoint))
     replace_head(model, len(train_set.classes), verbose=False)
     fit(model, ds.step_loader(*BUDGET[k], seed), 1, lr, progress=False)
-    return evaluate(model, eval_dl)["acc"]
+    return model
 
 
 def main() -> None:
@@ -46,13 +47,14 @@ def main() -> None:
     test_dl = vision_target_task("test", limit=1000).loader(500)  # lesson 02's fixed test subset
     for k in args.k:
         for method in ("finetune", "scratch"):
-            valid = {}
+            valid, models = {}, {}
             for lr in args.lrs:
-                valid[lr] = [run(train_set, valid_dl, k, s, lr, method == "finetune", args.checkpoint) for s in args.seeds]
+                models[lr] = [run(train_set, k, s, lr, method == "finetune", args.checkpoint) for s in args.seeds]
+                valid[lr] = [evaluate(m, valid_dl)["acc"] for m in models[lr]]
                 print(f"k={k:<3} {method:8s} lr {lr:.0e}: valid {np.mean(valid[lr]):.3f} +- {np.std(valid[lr]):.3f} "
                       f"{np.round(valid[lr], 3).tolist()}", flush=True)
             best = max(valid, key=lambda lr: np.mean(valid[lr]))
-            test = [run(train_set, test_dl, k, s, best, method == "finetune", args.checkpoint) for s in args.seeds]
+            test = [evaluate(m, test_dl)["acc"] for m in models[best]]  # the test split: the chosen models only
             print(f"k={k:<3} {method:8s} chosen lr {best:.0e} (on valid): test {np.mean(test):.3f} +- "
                   f"{np.std(test):.3f} {np.round(test, 3).tolist()}", flush=True)
 
