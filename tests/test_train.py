@@ -213,3 +213,19 @@ def test_dense_logits_cross_entropy_and_pixel_accuracy():
     assert torch.allclose(train.cross_entropy(logits, y), F.cross_entropy(logits, y))
     res = train.evaluate(nn.Identity(), [(logits, y)])
     assert abs(res["acc"] - (logits.argmax(1) == y).float().mean().item()) < 1e-7
+
+
+def test_predict_without_labels_and_evaluate_refuses_them():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from ftlab import train
+
+    model = nn.Linear(4, 3)
+    x = torch.randn(10, 4)
+    for dl in (DataLoader(TensorDataset(x), batch_size=4), [x[:5], x[5:]]):  # (x,) batches, bare tensors
+        logits, y = train.predict(model, dl)
+        assert logits.shape == (10, 3) and y is None
+    with pytest.raises(ValueError, match="labelled batches"):
+        train.evaluate(model, DataLoader(TensorDataset(x), batch_size=4))
+    logits, y = train.predict(model, DataLoader(TensorDataset(x, torch.zeros(10, dtype=torch.long)), batch_size=4))
+    assert y.shape == (10,)
