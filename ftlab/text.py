@@ -148,6 +148,16 @@ class TextSplit:
         """A class-balanced subset of ``n`` examples (as balanced as ``n`` allows)."""
         return TextSplit(*_balanced_take(self.texts, self.labels, self.lemmas, n=n, seed=seed))
 
+    def to_dataset(self, classes: Sequence[str] | None = None):
+        """The split as a ``datasets.Dataset`` with columns ``text``, ``label`` (a ``ClassLabel`` when ``classes``
+        names the labels) and ``lemma``, e.g. to tokenise with ``Dataset.map(..., batched=True)``."""
+        from datasets import ClassLabel, Dataset, Features, Value
+
+        label = ClassLabel(names=list(classes)) if classes is not None else Value("int64")
+        features = Features({"text": Value("string"), "label": label, "lemma": Value("string")})
+        return Dataset.from_dict({"text": list(self.texts), "label": list(self.labels), "lemma": list(self.lemmas)},
+                                 features=features)
+
 
 def _balanced_take(texts, labels, lemmas, n: int, seed: int) -> tuple[list, list, list]:
     if not 0 < n <= len(labels):
