@@ -6,6 +6,10 @@ The lesson uses the pair with the best validation F1; the test split is not read
 
     python benchmarks/token_classification.py                      # the candidates below, 1 seed
     python benchmarks/token_classification.py --lrs 1e-4:1e-4 2e-4:2e-3 --seeds 0 1 2
+
+Measured 2026-12-02 (pocket profile, 150 glosses per class, 2 epochs, seed 0, 1 thread on a shared 2-core
+machine), valid entity F1 after epochs 1 / 2: encoder 1e-4 + head 1e-4: 0.472 / 0.597; 2e-4 + 2e-4:
+0.601 / 0.727; 2e-4 + 2e-3: 0.714 / 0.799 -> the lesson uses 2e-4 for the encoder and 2e-3 for the head.
 """
 from __future__ import annotations
 

@@ -43,7 +43,8 @@ class Preprocess(nn.Module):
 
 
 def check_images(x: torch.Tensor, channels: int) -> torch.Tensor:
-    """Raise a helpful error unless ``x`` is a float batch (B, C, H, W) with C = 1 or ``channels``."""
+    """Images as floats in [0, 1]: uint8 batches (0-255) are scaled; anything else gets an error that says
+    what to do (a missing batch or channel axis, channels last, floats outside [0, 1] such as 0-255)."""
     if not torch.is_tensor(x) or x.ndim != 4:
         shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f"expected a batch of images (B, C, H, W), got {shape}. "
@@ -51,8 +52,14 @@ def check_images(x: torch.Tensor, channels: int) -> torch.Tensor:
     if x.shape[1] not in (1, channels):
         raise ValueError(f"expected {channels} (or 1) channels, got {x.shape[1]} in shape {tuple(x.shape)}; "
                          "images must be (B, C, H, W) with C first.")
+    if x.dtype == torch.uint8:
+        return x.float() / 255  # as torchvision's ToDtype(torch.float32, scale=True)
     if not x.is_floating_point():
-        raise ValueError("images must be floats in [0, 1]; divide uint8 images by 255.")
+        raise ValueError(f"images must be uint8 (0-255) or floats in [0, 1], got {x.dtype}.")
+    if x.device.type != "meta" and x.numel() and (x.min() < -1e-3 or x.max() > 1 + 1e-3):
+        raise ValueError(f"float images must be in [0, 1], got values from {x.min().item():.3g} to "
+                         f"{x.max().item():.3g}; divide 0-255 floats by 255 (or pass them as uint8). "
+                         "Normalisation (mean/std) happens inside the model's preprocess.")
     return x
 
 
@@ -101,6 +108,49 @@ class ResNetBackbone(nn.Module):
     forward = PocketCNN.forward
 
 
+class EfficientNetBackbone(nn.Module):
+    """EfficientNet-Lite0 ImageNet (ftlab.effnet) in the same shape of API as :class:`PocketCNN`.
+
+    ``preprocess`` takes images in [0, 1] (grey ones are repeated to RGB), resizes them to ``size`` and applies
+    the weights' own input scaling, (x - 0.5) / 0.5; ``body`` is [stem, the 16 MBConv blocks, 1x1 conv head];
+    ``head`` the ImageNet classifier (dropout 0.2 before it, as trained).
+    """
+
+    def __init__(self, num_classes: int = 1000, pretrained: bool = True, size: int = 224):
+        super().__init__()
+        from ftlab import effnet
+
+        net = effnet.efficientnet_lite0(pretrained=pretrained)
+        prep = effnet.PREPROCESSING
+        self.preprocess = Preprocess(prep.mean, prep.std, size=size)
+        self.body = nn.Sequential(_Stem(net._conv_stem, net._bn0), *net._blocks, _Stem(net._conv_head, net._bn1))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = net._dropout
+        self.head = net._fc if num_classes == 1000 else nn.Linear(effnet.FEATURE_DIM, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (B, 1280) of images (B, 1 or 3, H, W) in [0, 1]."""
+        x = self.preprocess(x).contiguous(memory_format=torch.channels_last)  # depthwise convs: faster on CPU
+        return self.pool(self.body(x)).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.forward_features(x)))  # (B, num_classes)
+
+
+class _Stem(nn.Module):
+    """conv -> BatchNorm -> ReLU6, holding the modules (and so the parameter names) it was given."""
+
+    def __init__(self, conv: nn.Module, bn: nn.Module):
+        super().__init__()
+        self.conv, self.bn = conv, bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(self.bn(self.conv(x)))
+
+
+BACKBONES = ("pocket_cnn", "resnet18", "efficientnet_lite0")
+
+
 def pocket_cnn(num_classes: int = 5, pretrained: bool = True, verbose: bool = True) -> PocketCNN:
     """The pocket CNN; pretrained on Fashion-MNIST classes 0-4 unless ``pretrained=False``."""
     model = PocketCNN(num_classes=5)
@@ -112,17 +162,30 @@ def pocket_cnn(num_classes: int = 5, pretrained: bool = True, verbose: bool = Tr
     return model
 
 
-def load_backbone(num_classes: int | None = None, pretrained: bool = True, profile_name: str | None = None,
-                  verbose: bool = True, device: torch.device | str = "cpu") -> nn.Module:
-    """The lesson's CNN for the active profile, on ``device``: pocket CNN (pocket) or ResNet-18 ImageNet (full).
+def load_backbone(num_classes: int | str | None = None, pretrained: bool = True, profile_name: str | None = None,
+                  verbose: bool = True, device: torch.device | str = "cpu", *, name: str | None = None,
+                  size: int | None = None) -> nn.Module:
+    """A vision backbone on ``device``, by name, or the lesson's CNN for the active profile.
 
-    With ``num_classes`` the pretrained head is replaced by a new one, which is reported unless
-    ``verbose=False`` (useful in loops that build many models).
+    ``name`` is one of :data:`BACKBONES` (``load_backbone("efficientnet_lite0")`` also works); without it, the
+    pocket CNN (pocket profile) or ResNet-18 ImageNet (full). ``size`` is the side the ImageNet networks resize
+    their input to (default 224). With ``num_classes`` the pretrained head is replaced by a new one, which is
+    reported unless ``verbose=False``. Every backbone has ``preprocess``, ``body``, ``head`` and
+    ``forward_features``, so ``replace_head``, ``layer_groups`` and ``ftlab.freeze`` work on each.
     """
-    if (profile_name or profile()) == "full":
-        model = ResNetBackbone(pretrained=pretrained)
-    else:
+    if isinstance(num_classes, str):
+        name, num_classes = num_classes, None
+    name = name or ("resnet18" if (profile_name or profile()) == "full" else "pocket_cnn")
+    if name == "pocket_cnn":
         model = pocket_cnn(pretrained=pretrained, verbose=False)
+    elif name == "resnet18":
+        model = ResNetBackbone(pretrained=pretrained)
+    elif name == "efficientnet_lite0":
+        model = EfficientNetBackbone(pretrained=pretrained, size=size or 224)
+    else:
+        raise ValueError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
+    if size is not None and name != "efficientnet_lite0":
+        model.preprocess.size = size
     if num_classes is not None:
         replace_head(model, num_classes, verbose=verbose)
     return model.to(device)
@@ -141,13 +204,19 @@ def replace_head(model: nn.Module, num_classes: int, verbose: bool = True) -> nn
     return model.head
 
 
-def forward_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Pooled features (B, D) of a backbone, without its head."""
-    return model.forward_features(x)
-
-
 def layer_groups(model: nn.Module) -> list[nn.Module]:
-    """Splitter for discriminative LRs: early body, middle body, late body, head."""
-    body = list(model.body)
-    chunks = np.array_split(np.arange(len(body)), 3)  # 5 layers -> 2, 2, 1
-    return [nn.Sequential(*[body[i] for i in c]) for c in chunks] + [model.head]
+    """The one splitter for discriminative LRs and gradual unfreezing: modules from early layers to the head.
+
+    A vision backbone (``body`` + ``head``): early body, middle body, late body, head. A Hugging Face BERT
+    classifier: embeddings, each encoder layer, pooler + classifier (as ``ftlab.hf.bert_layer_groups``).
+    """
+    if hasattr(model, "body") and hasattr(model, "head"):
+        body = list(model.body)
+        chunks = np.array_split(np.arange(len(body)), 3)  # pocket CNN: 5 layers -> 2, 2, 1
+        return [nn.Sequential(*[body[i] for i in c]) for c in chunks] + [model.head]
+    if hasattr(model, "base_model") and hasattr(getattr(model.base_model, "encoder", None), "layer"):
+        from ftlab.hf import bert_layer_groups
+
+        return bert_layer_groups(model)
+    raise TypeError(f"layer_groups knows vision backbones (with .body and .head) and BERT models, not "
+                    f"{type(model).__name__}; for the AWD-LSTM use ftlab.ulmfit.layer_groups.")

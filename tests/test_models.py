@@ -35,7 +35,8 @@ def test_layer_groups_cover_every_parameter_once():
 
 
 @pytest.mark.parametrize("bad, match", [(torch.rand(40, 40), "batch"), (torch.rand(2, 3, 40, 40), "channels"),
-                                        (torch.zeros(2, 1, 40, 40, dtype=torch.uint8), "255")])
+                                        (255 * torch.rand(2, 1, 40, 40), "divide 0-255 floats by 255"),
+                                        (torch.zeros(2, 1, 40, 40, dtype=torch.int64), "uint8")])
 def test_wrong_images_get_a_helpful_error(bad, match):
     with pytest.raises(ValueError, match=match):
         PocketCNN()(bad)
@@ -47,3 +48,53 @@ def test_load_backbone_on_a_device_and_replace_head_keeps_it():
     model = load_backbone(device="meta", pretrained=False)  # any device but the CPU shows the rule
     replace_head(model, 3, verbose=False)
     assert {p.device.type for p in model.parameters()} == {"meta"}
+
+
+# --- one shape for every backbone: preprocess, body, head, forward_features ---------------------------
+
+BACKBONE_CASES = [("pocket_cnn", True, 1, 40), ("efficientnet_lite0", True, 3, 64), ("resnet18", False, 3, 64)]
+
+
+@pytest.mark.parametrize("name, pretrained, channels, side", BACKBONE_CASES, ids=[c[0] for c in BACKBONE_CASES])
+def test_every_backbone_has_the_common_shape(name, pretrained, channels, side):
+    from ftlab.freeze import freeze_to
+    from ftlab.models import load_backbone
+
+    model = load_backbone(name=name, pretrained=pretrained, size=side).eval()
+    x = torch.rand(2, channels, side, side)
+    feats = model.forward_features(x)
+    assert feats.shape == (2, model.head.in_features)
+    with torch.no_grad():  # uint8 images are scaled by 1/255 inside preprocess
+        assert torch.allclose(model((x * 255).round().to(torch.uint8)), model((x * 255).round() / 255), atol=1e-5)
+    replace_head(model, 3, verbose=False)
+    assert model(x).shape == (2, 3)
+    groups = layer_groups(model)
+    assert groups[-1] is model.head and len(groups) == 4
+    assert sum(count_params(g, False) for g in groups) == count_params(model, False)
+    freeze_to(groups, -1)
+    assert count_params(model) == count_params(model.head)
+    with pytest.raises(ValueError, match="divide 0-255 floats by 255"):
+        model(255 * x)
+
+
+def test_efficientnet_backbone_computes_what_the_imagenet_network_does():
+    from ftlab import effnet
+    from ftlab.models import load_backbone
+
+    net = effnet.efficientnet_lite0()
+    backbone = load_backbone("efficientnet_lite0", size=96).eval()
+    x = torch.rand(2, 3, 96, 96)
+    normalised = (x - 0.5) / 0.5  # the weights' own input scaling
+    with torch.no_grad():
+        assert torch.allclose(backbone(x), net(normalised), atol=1e-4)
+    cat = torch.from_numpy(__import__("skimage").data.chelsea()[:, 75:375]).permute(2, 0, 1)[None]  # uint8 (1, 3, 300, 300)
+    top = load_backbone("efficientnet_lite0").eval()(cat).argmax().item()
+    assert top in effnet.CAT_CLASSES, effnet.imagenet_classes()[top]
+
+
+def test_load_backbone_names():
+    from ftlab.models import BACKBONES, load_backbone
+
+    assert "efficientnet_lite0" in BACKBONES
+    with pytest.raises(ValueError, match="choose one of"):
+        load_backbone(name="vgg")
