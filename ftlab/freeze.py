@@ -69,8 +69,13 @@ def freeze_bn_stats(model: nn.Module) -> nn.Module:
     return model
 
 
-def lr_per_group(lr: float | slice, n_groups: int) -> list[float]:
-    """One LR per group; a ``slice(lo, hi)`` is spread geometrically, ``slice(hi)`` gives hi/10 to the rest."""
+def lr_per_group(lr: float | slice | Sequence[float], n_groups: int) -> list[float]:
+    """One LR per group; a ``slice(lo, hi)`` is spread geometrically, ``slice(hi)`` gives hi/10 to the rest,
+    and a sequence gives each group its own (e.g. ``ftlab.ulmfit.discriminative_lrs``)."""
+    if isinstance(lr, Sequence):
+        if len(lr) != n_groups:
+            raise ValueError(f"{len(lr)} learning rates for {n_groups} layer groups; give one per group.")
+        return [float(v) for v in lr]
     if not isinstance(lr, slice):
         return [float(lr)] * n_groups
     if lr.start is None:  # fastai: slice(hi) means hi/10 for all groups but the last
@@ -80,7 +85,7 @@ def lr_per_group(lr: float | slice, n_groups: int) -> list[float]:
     return np.geomspace(lr.start, lr.stop, n_groups).tolist()
 
 
-def param_groups(groups: Sequence[Group], lr: float | slice, names: Sequence[str] | None = None,
+def param_groups(groups: Sequence[Group], lr: float | slice | Sequence[float], names: Sequence[str] | None = None,
                  **extra) -> list[dict]:
     """Optimizer parameter groups, one per layer group, with trainable parameters only.
 

@@ -23,7 +23,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.data import DataLoader
 
-from ftlab.freeze import freeze_to
+from ftlab.freeze import freeze_to, param_groups
 from ftlab.text import Vocab, pad_ids
 from ftlab.train import History, cross_entropy, fit, run_device
 
@@ -251,11 +251,6 @@ def discriminative_lrs(base_lr: float, n_groups: int, factor: float = 2.6) -> li
     return [base_lr / factor ** (n_groups - 1 - i) for i in range(n_groups)]
 
 
-def _opt_groups(groups: Sequence[Sequence[nn.Parameter]], lrs: Sequence[float]) -> list[dict]:
-    out = [{"params": [p for p in g if p.requires_grad], "lr": lr} for g, lr in zip(groups, lrs)]
-    return [g for g in out if g["params"]]
-
-
 def stlr(cut_frac: float = 0.1, ratio: float = 32) -> Callable:
     """Slanted triangular LRs: a schedule factory ``(optimizer, total_steps) -> scheduler`` for ``fit``.
 
@@ -288,7 +283,7 @@ def gradual_unfreeze(model: nn.Module, train_dl: Iterable, lr: float, *, epochs:
     for k in range(1, len(groups) + 1):
         freeze_to(groups, len(groups) - k)
         n_ep = last_epochs if k == len(groups) and last_epochs else epochs
-        fit(model, train_dl, n_ep, params=_opt_groups(groups, discriminative_lrs(lr, len(groups), factor)),
+        fit(model, train_dl, n_ep, params=param_groups(groups, discriminative_lrs(lr, len(groups), factor)),
             schedule=schedule or stlr(), valid_dl=valid_dl, history=hist, **fit_kwargs)
     return hist
 

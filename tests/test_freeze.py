@@ -77,3 +77,15 @@ def test_freeze_bn_stats_keeps_frozen_statistics_and_lets_trainable_ones_move(ti
     tiny_cnn.train()(torch.randn(8, 1, 6, 6) + 3)
     assert not torch.equal(frozen_bn.running_mean, before[0]), "unfrozen, it trains normally again"
     assert freeze_bn_stats(tiny_cnn) is tiny_cnn and len(frozen_bn._forward_pre_hooks) == 1  # idempotent
+
+
+def test_param_groups_takes_one_lr_per_group():
+    from torch import nn
+
+    from ftlab.freeze import param_groups
+
+    groups = [nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 1)]
+    out = param_groups(groups, [1e-3, 2e-3, 4e-3])
+    assert [g["lr"] for g in out] == [1e-3, 2e-3, 4e-3] and [g["name"] for g in out] == ["group 0", "group 1", "group 2"]
+    with pytest.raises(ValueError, match="one per group"):
+        param_groups(groups, [1e-3, 2e-3])
