@@ -188,6 +188,16 @@ def transfer_vocab(state: dict[str, torch.Tensor], old: Vocab, new: Vocab) -> di
     return out
 
 
+def pretrained_lm_for(vocab: Vocab, device: torch.device | str = "cpu") -> LanguageModel:
+    """The profile's pretrained LM moved onto ``vocab`` in one call, on ``device``: shared words keep their
+    pretrained rows, new words start at the mean row (:func:`transfer_vocab`); the checkpoint is sha256-checked."""
+    from ftlab.pretrain import lstm_lm
+
+    general, general_vocab, _ = lstm_lm.load()
+    cfg = replace(general.cfg, vocab_size=len(vocab))
+    return load_lm(transfer_vocab(lm_state(general), general_vocab, vocab), cfg).to(device)
+
+
 def concat_pool(out: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Concat pooling of outputs (B, T, E) at real (mask) steps: [last, max, mean] -> (B, 3E)."""
     lengths = mask.sum(1).clamp(min=1)  # (B,)

@@ -183,3 +183,16 @@ def test_text_loader_and_stream():
     stream = encode_stream("a b\n\nc", vocab)
     assert stream.tolist() == vocab.encode("a b") + [vocab.eos_id] + vocab.encode("c") + [vocab.eos_id]
     assert math.isfinite(float(stream.float().mean()))
+
+
+def test_pretrained_lm_for_a_new_vocabulary_in_one_call():
+    from ftlab.pretrain import lstm_lm
+    from ftlab.text import Vocab
+    from ftlab.ulmfit import pretrained_lm_for
+
+    general, general_vocab, _ = lstm_lm.load()
+    vocab = Vocab.build([["the", "kestrel", "is", "a", "small", "falcon", "zzqx"]], min_freq=1)
+    lm = pretrained_lm_for(vocab)
+    assert lm.decoder.weight.shape[0] == len(vocab) and lm.decoder.weight is lm.encoder.embed.weight
+    known = vocab.stoi["the"]
+    assert torch.equal(lm.encoder.embed.weight[known], general.encoder.embed.weight[general_vocab.stoi["the"]])
