@@ -119,12 +119,13 @@ def warn_if_truncated(tokenizer, texts: Sequence[str], pairs: Sequence[str] | No
 
 
 def encode_texts(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,
-                 max_length: int = 64) -> dict[str, torch.Tensor]:
+                 max_length: int = 64, warn: bool = True) -> dict[str, torch.Tensor]:
     """Tokenise texts (or text pairs) into padded tensors: input_ids, attention_mask, token_type_ids."""
     texts = list(texts)
     if pairs is not None and len(pairs) != len(texts):
         raise ValueError(f"texts and pairs differ in length ({len(texts)} vs {len(pairs)}).")
-    warn_if_truncated(tokenizer, texts, pairs, max_length)
+    if warn:
+        warn_if_truncated(tokenizer, texts, pairs, max_length)
     return dict(tokenizer(texts, list(pairs) if pairs is not None else None, padding=True,
                           truncation=True, max_length=max_length, return_tensors="pt"))
 
@@ -188,11 +189,12 @@ def mean_pooled_features(encoder: nn.Module, tokenizer, texts: Sequence[str], ba
     # batch texts of similar length together: far less padding to compute, same result
     lengths = [len(t) + (len(pairs[i]) if pairs is not None else 0) for i, t in enumerate(texts)]
     order = np.argsort(lengths, kind="stable")
+    warn_if_truncated(tokenizer, texts, pairs, max_length)  # once for all texts, not once per batch
     out = []
     for i in tqdm(range(0, len(texts), batch_size), desc="features", disable=not progress, leave=False):
         idx = order[i:i + batch_size]
         enc = encode_texts(tokenizer, [texts[j] for j in idx], [pairs[j] for j in idx] if pairs is not None else None,
-                           max_length)
+                           max_length, warn=False)
         enc = {k: v.to(device) for k, v in enc.items()}
         hidden = body(**enc).last_hidden_state  # (B, T, H)
         out.append(mean_pool(hidden, enc["attention_mask"]).float().cpu().numpy())
