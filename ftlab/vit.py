@@ -84,7 +84,7 @@ def onnx_state_dict(path: str | Path | None = None) -> dict[str, torch.Tensor]:
     if len(cls_pos) != 1 or len(grid_pos) != 1:
         raise ValueError(f"expected one [CLS] and one grid position embedding, found shapes {[v.shape for v in pos]}")
     state["embeddings.position_embeddings"] = np.concatenate([cls_pos[0], grid_pos[0]], axis=1)
-    return {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}
+    return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
 
 
 def load_dinov2(cache: bool = True, verbose: bool = True):
