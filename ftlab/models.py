@@ -21,7 +21,7 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class Preprocess(nn.Module):
-    """Map images in [0, 1], (B, C, H, W), to the channels, size and mean/std a backbone wants."""
+    """Map uint8 or [0, 1] float images (B, 1 or 3, H, W) to the channels, size and mean/std a backbone wants."""
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], size: int | None = None):
         super().__init__()
@@ -37,7 +37,9 @@ class Preprocess(nn.Module):
         x = check_images(x, self.channels)
         if x.shape[1] == 1 and self.channels == 3:
             x = x.expand(-1, 3, -1, -1)  # grey -> RGB by repetition
-        if self.size is not None and x.shape[-1] != self.size:
+        elif x.shape[1] == 3 and self.channels == 1:
+            x = x.mean(1, keepdim=True)  # RGB -> grey for a grey-scale network
+        if self.size is not None and tuple(x.shape[-2:]) != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
         return (x - self.mean) / self.std
 
@@ -49,8 +51,8 @@ def check_images(x: torch.Tensor, channels: int) -> torch.Tensor:
         shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f"expected a batch of images (B, C, H, W), got {shape}. "
                          "Add a batch dimension with x[None] or a channel one with x.unsqueeze(1).")
-    if x.shape[1] not in (1, channels):
-        raise ValueError(f"expected {channels} (or 1) channels, got {x.shape[1]} in shape {tuple(x.shape)}; "
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"expected 1 (grey) or 3 (RGB) channels, got {x.shape[1]} in shape {tuple(x.shape)}; "
                          "images must be (B, C, H, W) with C first.")
     if x.dtype == torch.uint8:
         return x.float() / 255  # as torchvision's ToDtype(torch.float32, scale=True)
@@ -148,7 +150,7 @@ class _Stem(nn.Module):
         return F.relu6(self.bn(self.conv(x)))
 
 
-BACKBONES = ("pocket_cnn", "resnet18", "efficientnet_lite0")
+BACKBONES = ("pocket_cnn", "resnet18", "efficientnet_lite0", "pocket_vit", "dinov2_small")
 
 
 def pocket_cnn(num_classes: int = 5, pretrained: bool = True, verbose: bool = True) -> PocketCNN:
@@ -182,9 +184,19 @@ def load_backbone(num_classes: int | str | None = None, pretrained: bool = True,
         model = ResNetBackbone(pretrained=pretrained)
     elif name == "efficientnet_lite0":
         model = EfficientNetBackbone(pretrained=pretrained, size=size or 224)
+    elif name in ("pocket_vit", "dinov2_small"):
+        from ftlab import vit  # lesson 05's ViTs: transformers' Dinov2Model in this shape
+
+        if name == "pocket_vit":
+            model = vit.pocket_vit(pretrained=pretrained)
+        elif not pretrained:
+            raise ValueError("dinov2_small exists here only with its pretrained weights; for a ViT from scratch "
+                             "use load_backbone('pocket_vit', pretrained=False).")
+        else:
+            model = vit.dinov2_backbone(size=size or vit.DINOV2_SIZE)
     else:
         raise ValueError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
-    if size is not None and name != "efficientnet_lite0":
+    if size is not None and name in ("pocket_cnn", "resnet18", "pocket_vit"):
         model.preprocess.size = size
     if num_classes is not None:
         replace_head(model, num_classes, verbose=verbose)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ftlab.assets import atomic_write_bytes, cache_dir, load_pretrained, resolve, sha256
+from ftlab.models import Preprocess
 
 ONNX_FILE = "vit_s_focus.onnx"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -167,41 +168,7 @@ def _query_key(attention: nn.Module) -> tuple[nn.Linear, nn.Linear]:
     return attention.attention.query, attention.attention.key
 
 
-class ImagePreprocess(nn.Module):
-    """uint8 0-255 or float [0, 1] images (B, C, H, W) -> the size, channels and mean/std of the weights."""
-
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], size: int):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
-        self.size = size
-
-    @property
-    def channels(self) -> int:
-        return self.mean.shape[1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.is_tensor(x) or x.ndim != 4:
-            shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
-            raise ValueError(f"expected a batch of images (B, C, H, W), got {shape}; add a batch "
-                             "dimension with x[None] or a channel one with x.unsqueeze(1).")
-        if x.shape[1] not in (1, self.channels):
-            raise ValueError(f"expected {self.channels} (or 1) channels, got {x.shape[1]} in shape "
-                             f"{tuple(x.shape)}; images must be channels-first, (B, C, H, W).")
-        if x.dtype == torch.uint8:
-            x = x.float() / 255
-        elif not x.is_floating_point():
-            raise ValueError(f"images must be uint8 0-255 or floats in [0, 1], got {x.dtype}.")
-        elif x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError(f"float images must lie in [0, 1] (here {x.min().item():.3g} .. {x.max().item():.3g}); "
-                             "divide 0-255 floats by 255, or pass uint8.")
-        if x.shape[1] == 1 and self.channels == 3:
-            x = x.expand(-1, 3, -1, -1)  # grey -> RGB by repetition
-        elif x.shape[1] == 3 and self.channels == 1:
-            x = x.mean(1, keepdim=True)
-        if x.shape[-2:] != (self.size, self.size):
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
-        return (x - self.mean) / self.std  # (B, channels, size, size)
+ImagePreprocess = Preprocess  # the backbones' one preprocessing module (the name lesson 05 imports)
 
 
 class Block(nn.Module):

@@ -34,7 +34,7 @@ def test_layer_groups_cover_every_parameter_once():
     assert sum(count_params(g, False) for g in groups) == count_params(model, False)
 
 
-@pytest.mark.parametrize("bad, match", [(torch.rand(40, 40), "batch"), (torch.rand(2, 3, 40, 40), "channels"),
+@pytest.mark.parametrize("bad, match", [(torch.rand(40, 40), "batch"), (torch.rand(2, 2, 40, 40), "channels"),
                                         (255 * torch.rand(2, 1, 40, 40), "divide 0-255 floats by 255"),
                                         (torch.zeros(2, 1, 40, 40, dtype=torch.int64), "uint8")])
 def test_wrong_images_get_a_helpful_error(bad, match):
@@ -52,7 +52,8 @@ def test_load_backbone_on_a_device_and_replace_head_keeps_it():
 
 # --- one shape for every backbone: preprocess, body, head, forward_features ---------------------------
 
-BACKBONE_CASES = [("pocket_cnn", True, 1, 40), ("efficientnet_lite0", True, 3, 64), ("resnet18", False, 3, 64)]
+BACKBONE_CASES = [("pocket_cnn", True, 1, 40), ("efficientnet_lite0", True, 3, 64), ("resnet18", False, 3, 64),
+                  ("pocket_vit", True, 1, 40), ("dinov2_small", True, 3, 28)]
 
 
 @pytest.mark.parametrize("name, pretrained, channels, side", BACKBONE_CASES, ids=[c[0] for c in BACKBONE_CASES])

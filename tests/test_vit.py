@@ -100,7 +100,7 @@ def test_preprocess_takes_uint8_and_unit_floats_and_refuses_the_rest():
         prep(u8.float())
     with pytest.raises(ValueError, match=r"x\[None\]"):
         prep(torch.rand(3, 28, 28))
-    with pytest.raises(ValueError, match="channels-first"):
-        prep(torch.rand(2, 28, 28, 3))
-    with pytest.raises(ValueError, match="uint8 0-255 or floats"):
+    with pytest.raises(ValueError, match="C first"):
+        prep(torch.rand(2, 28, 28, 3))  # channels last
+    with pytest.raises(ValueError, match=r"uint8 \(0-255\) or floats"):
         prep(torch.zeros(2, 3, 28, 28, dtype=torch.int64))
