@@ -58,7 +58,8 @@ def check_images(x: torch.Tensor, channels: int) -> torch.Tensor:
         return x.float() / 255  # as torchvision's ToDtype(torch.float32, scale=True)
     if not x.is_floating_point():
         raise ValueError(f"images must be uint8 (0-255) or floats in [0, 1], got {x.dtype}.")
-    if x.device.type != "meta" and x.numel() and (x.min() < -1e-3 or x.max() > 1 + 1e-3):
+    tracing = torch.compiler.is_compiling() or torch.jit.is_tracing()  # torch.export / ONNX: no value checks
+    if not tracing and x.device.type != "meta" and x.numel() and (x.min() < -1e-3 or x.max() > 1 + 1e-3):
         raise ValueError(f"float images must be in [0, 1], got values from {x.min().item():.3g} to "
                          f"{x.max().item():.3g}; divide 0-255 floats by 255 (or pass them as uint8). "
                          "Normalisation (mean/std) happens inside the model's preprocess.")

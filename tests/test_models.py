@@ -99,3 +99,11 @@ def test_load_backbone_names():
     assert "efficientnet_lite0" in BACKBONES
     with pytest.raises(ValueError, match="choose one of"):
         load_backbone(name="vgg")
+
+
+def test_a_backbone_exports_with_torch_export():
+    # the value check on the input range must not stop torch.export (and so torch.onnx.export(dynamo=True))
+    model = PocketCNN().eval()
+    program = torch.export.export(model, (torch.rand(2, 1, 40, 40),))
+    x = torch.rand(3, 1, 40, 40)
+    assert torch.allclose(program.module()(x[:2]), model(x[:2]), atol=1e-5)
