@@ -165,19 +165,21 @@ def pocket_cnn(num_classes: int = 5, pretrained: bool = True, verbose: bool = Tr
     return model
 
 
-def load_backbone(num_classes: int | str | None = None, pretrained: bool = True, profile_name: str | None = None,
-                  verbose: bool = True, device: torch.device | str = "cpu", *, name: str | None = None,
+def load_backbone(name: str | int | None = None, num_classes: int | None = None, pretrained: bool = True,
+                  profile_name: str | None = None, verbose: bool = True, device: torch.device | str = "cpu",
                   size: int | None = None) -> nn.Module:
     """A vision backbone on ``device``, by name, or the lesson's CNN for the active profile.
 
-    ``name`` is one of :data:`BACKBONES` (``load_backbone("efficientnet_lite0")`` also works); without it, the
+    ``name`` is one of :data:`BACKBONES` (an integer in its place is read as ``num_classes``); without it, the
     pocket CNN (pocket profile) or ResNet-18 ImageNet (full). ``size`` is the side the ImageNet networks resize
     their input to (default 224). With ``num_classes`` the pretrained head is replaced by a new one, which is
     reported unless ``verbose=False``. Every backbone has ``preprocess``, ``body``, ``head`` and
     ``forward_features``, so ``replace_head``, ``layer_groups`` and ``ftlab.freeze`` work on each.
     """
-    if isinstance(num_classes, str):
-        name, num_classes = num_classes, None
+    if isinstance(name, int):  # load_backbone(5): the number of classes, as before backbones had names
+        if num_classes is not None:
+            raise TypeError("load_backbone got two numbers of classes; pass load_backbone(name, num_classes=...).")
+        name, num_classes = None, name
     name = name or ("resnet18" if (profile_name or profile()) == "full" else "pocket_cnn")
     if name == "pocket_cnn":
         model = pocket_cnn(pretrained=pretrained, verbose=False)

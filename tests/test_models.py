@@ -99,6 +99,9 @@ def test_load_backbone_names():
     assert "efficientnet_lite0" in BACKBONES
     with pytest.raises(ValueError, match="choose one of"):
         load_backbone(name="vgg")
+    model = load_backbone("efficientnet_lite0", num_classes=4, size=32, verbose=False)
+    assert model.head.out_features == 4 and model.preprocess.size == 32
+    assert load_backbone(3, verbose=False).head.out_features == 3  # a number first is num_classes
 
 
 def test_a_backbone_exports_with_torch_export():
