@@ -52,6 +52,7 @@ bench: $(STAMP)          ## speed/memory benchmarks (print figures; never assert
 
 pretrain: $(STAMP)       ## rebuild the pocket checkpoints in data/pretrained/
 	$(PY) -m ftlab.pretrain cnn
+	$(PY) -m ftlab.pretrain vit
 
 clean-venv:
 	rm -rf $(VENV)
