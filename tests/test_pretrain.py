@@ -1,16 +1,19 @@
 import subprocess
 import sys
 
+import pytest
+
 from ftlab.assets import DATA_DIR, load_checkpoint, read_card
 
 
-def test_cnn_builder_smoke(tmp_path):
+@pytest.mark.parametrize("name, first_key", [("cnn", "body.0.0.weight"), ("vit", "body.0.cls_token")])
+def test_builder_smoke(tmp_path, name, first_key):
     """The builder runs end to end for a few steps and writes a checkpoint its card vouches for."""
-    subprocess.run([sys.executable, "-m", "ftlab.pretrain", "cnn", "--steps", "3", "--out", str(tmp_path)],
+    subprocess.run([sys.executable, "-m", "ftlab.pretrain", name, "--steps", "3", "--out", str(tmp_path)],
                    check=True, capture_output=True)
-    card = read_card(tmp_path / "pocket_cnn.json")
+    card = read_card(tmp_path / f"pocket_{name}.json")
     assert card["steps"] == 3 and "classes [0, 1, 2, 3, 4]" in card["data"]
-    assert "body.0.0.weight" in load_checkpoint(tmp_path / "pocket_cnn.safetensors")
+    assert first_key in load_checkpoint(tmp_path / f"pocket_{name}.safetensors")
 
 
 def test_pocket_cnn_is_really_pretrained_on_its_source_task():
