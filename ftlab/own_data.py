@@ -52,7 +52,7 @@ def _read_folder(root: Path, size: int, classes: list[str] | None = None) -> Ima
     from torchvision.datasets import ImageFolder
 
     try:
-        ds = ImageFolder(str(root), transform=_transform(size), loader=lambda p: _rgb(p))
+        ds = ImageFolder(str(root), transform=_transform(size), loader=_rgb)
     except FileNotFoundError as e:  # no class folders, or no image files in them
         raise ValueError(f"{root} has no images in class sub-folders ({e}). Put each class's images in its own "
                          f"folder: {root}/<class name>/<image>.jpg") from None

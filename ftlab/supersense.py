@@ -96,7 +96,6 @@ def _stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS)
 
 
-@lru_cache(maxsize=2)
 def _lexicon(folder: Path) -> Lexicon:
     lexfile = {}
     with open(folder / "data.noun", encoding="utf-8") as f:

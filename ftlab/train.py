@@ -109,7 +109,9 @@ def _logits(out) -> torch.Tensor:
 
 
 def to_device(batch, device: torch.device):
-    """A batch (tuple/list or dict of tensors) with every tensor moved to ``device``."""
+    """A batch (a tensor, a tuple/list or a dict of tensors) with every tensor moved to ``device``."""
+    if isinstance(batch, torch.Tensor):  # inputs only, e.g. a list of tensors used as a loader
+        return batch.to(device)
     if isinstance(batch, Mapping):
         return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
     return [b.to(device) if hasattr(b, "to") else b for b in batch]
@@ -273,8 +275,7 @@ def predict(model: nn.Module, dl: Iterable, device: torch.device | str | None = 
     model.eval()
     logits, targets = [], []
     for batch in dl:
-        out, y = _inputs_and_targets(model, to_device(batch, device) if not isinstance(batch, torch.Tensor)
-                                     else batch.to(device))
+        out, y = _inputs_and_targets(model, to_device(batch, device))
         logits.append(out.float().cpu())
         targets.append(None if y is None else y.cpu())
     if not logits:
