@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ftlab.data import step_loader
-from ftlab.text import Vocab, pad_ids, tokenize
+from ftlab.vocab import Vocab, pad_ids, tokenize
 from ftlab.train import fit
 
 
