@@ -131,3 +131,27 @@ def test_truncation_warns_with_the_share_cut():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         encode_texts(tok, texts, max_length=64)  # nothing cut, no warning
+
+
+def test_length_grouped_batches_cover_every_item_once():
+    from ftlab.hf import LengthGroupedBatches
+
+    lengths = [5, 1, 9, 3, 7, 2, 8, 4, 6, 10, 11]
+    assert list(LengthGroupedBatches(lengths, 4)) == [[1, 5, 3, 7], [0, 8, 4, 6], [2, 9, 10]]  # sorted, unshuffled
+    grouped = LengthGroupedBatches(lengths, 2, shuffle=True, seed=0, chunk=2)
+    epochs = [list(grouped), list(grouped)]
+    for batches in epochs:
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths))) and len(batches) == len(grouped)
+    assert epochs[0] != epochs[1], "a new shuffle every epoch"
+    assert [list(LengthGroupedBatches(lengths, 2, True, seed=0, chunk=2)) for _ in range(2)][0] == epochs[0]
+
+
+def test_predict_texts_keeps_the_callers_order(tiny_bert):
+    from ftlab.hf import predict_texts
+
+    tok, model = load_tokenizer(source=tiny_bert), load_bert_classifier(3, source=tiny_bert).eval()
+    texts = ["the big small dog runs", "a cat", "an apple eats bread", "fish"]
+    one_by_one = torch.cat([predict_texts(model, tok, [t]) for t in texts])
+    torch.testing.assert_close(predict_texts(model, tok, texts, batch_size=2), one_by_one, atol=1e-5, rtol=1e-4)
+    dl = make_loader(tok, texts, [0, 1, 2, 0], batch_size=2, group_by_length=True)
+    assert [b["input_ids"].shape[1] for b in dl] == [4, 7]   # short with short, long with long
