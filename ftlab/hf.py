@@ -152,12 +152,15 @@ class TextClassificationDataset(Dataset):
 
 
 def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: Sequence[str] | None = None,
-                batch_size: int = 16, shuffle: bool = False, max_length: int = 64, seed: int = 0) -> DataLoader:
+                batch_size: int = 16, shuffle: bool = False, max_length: int = 64, seed: int = 0,
+                group_by_length: bool = False) -> DataLoader:
     """A DataLoader of dict batches (input_ids, attention_mask, token_type_ids, labels) padded per batch.
 
     Args:
         pairs: second segments (e.g. glosses) for sentence-pair tasks; token_type_ids mark them 1.
         shuffle: reshuffle every epoch, reproducibly from ``seed``.
+        group_by_length: batch texts of similar length together (:class:`LengthGroupedBatches`), so that
+            little padding is computed; without ``shuffle`` the batches go from shortest to longest.
     """
     from transformers import DataCollatorWithPadding
 
@@ -165,7 +168,46 @@ def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: S
     # padding to the longest item of each batch, not to max_length: short glosses train much faster
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     gen = torch.Generator().manual_seed(seed) if shuffle else None
+    if group_by_length:
+        lengths = [len(ids) for ids in ds.encodings["input_ids"]]
+        batches = LengthGroupedBatches(lengths, batch_size, shuffle=shuffle, generator=gen)
+        return DataLoader(ds, batch_sampler=batches, collate_fn=collate)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
+
+
+class LengthGroupedBatches:
+    """Batches of indices whose items have similar lengths (a ``batch_sampler``), as HF's ``group_by_length``.
+
+    With ``shuffle``, each epoch shuffles all items, cuts them into chunks of ``group`` batches, sorts each
+    chunk by length and cuts it into batches, then shuffles the batch order: every item once per epoch,
+    batches that differ from epoch to epoch, and padding only up to the longest of similar items.
+    Without ``shuffle``: one pass from the shortest item to the longest.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = True,
+                 generator: torch.Generator | None = None, group: int = 8):
+        if batch_size < 1 or group < 1:
+            raise ValueError(f"batch_size and group must be at least 1, got {batch_size} and {group}.")
+        self.lengths, self.batch_size, self.shuffle, self.group = list(lengths), batch_size, shuffle, group
+        self.generator = generator
+
+    def __iter__(self):
+        n, bs = len(self.lengths), self.batch_size
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable").tolist()
+            yield from (order[i:i + bs] for i in range(0, n, bs))
+            return
+        perm = torch.randperm(n, generator=self.generator).tolist()
+        chunk, batches = bs * self.group, []
+        for start in range(0, n, chunk):
+            idx = sorted(perm[start:start + chunk], key=self.lengths.__getitem__)  # ties keep the random order
+            batches += [idx[i:i + bs] for i in range(0, len(idx), bs)]
+        for b in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[b]
+
+    def __len__(self) -> int:
+        n, bs, chunk = len(self.lengths), self.batch_size, self.batch_size * self.group
+        return sum(-(-min(chunk, n - s) // bs) for s in range(0, n, chunk))
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
