@@ -151,6 +151,36 @@ class TextClassificationDataset(Dataset):
         return {**{k: v[i] for k, v in self.encodings.items()}, "labels": self.labels[i]}
 
 
+class LengthGroupedBatches(torch.utils.data.Sampler):
+    """Batches of items of similar length, so that padding each batch to its longest item costs little.
+
+    Unshuffled: every item in order of length. Shuffled (reproducibly from ``seed``, anew each epoch):
+    a random permutation is cut into chunks of ``chunk`` batches, each chunk is sorted by length and cut
+    into batches, and the batches are shuffled, as ``group_by_length`` does in Hugging Face's Trainer.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = False, seed: int = 0,
+                 chunk: int = 8):
+        self.lengths, self.batch_size, self.shuffle, self.chunk = list(lengths), batch_size, shuffle, chunk
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        n, bs = len(self.lengths), self.batch_size
+        if not self.shuffle:
+            order = sorted(range(n), key=self.lengths.__getitem__)
+            yield from (order[i:i + bs] for i in range(0, n, bs))
+            return
+        perm, size = torch.randperm(n, generator=self.gen).tolist(), bs * self.chunk
+        batches = []
+        for start in range(0, n, size):
+            part = sorted(perm[start:start + size], key=self.lengths.__getitem__)
+            batches += [part[i:i + bs] for i in range(0, len(part), bs)]
+        yield from (batches[i] for i in torch.randperm(len(batches), generator=self.gen).tolist())
+
+
 def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: Sequence[str] | None = None,
                 batch_size: int = 16, shuffle: bool = False, max_length: int = 64, seed: int = 0,
                 group_by_length: bool = False) -> DataLoader:
@@ -159,55 +189,35 @@ def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: S
     Args:
         pairs: second segments (e.g. glosses) for sentence-pair tasks; token_type_ids mark them 1.
         shuffle: reshuffle every epoch, reproducibly from ``seed``.
-        group_by_length: batch texts of similar length together (:class:`LengthGroupedBatches`), so that
-            little padding is computed; without ``shuffle`` the batches go from shortest to longest.
+        group_by_length: batch texts of similar length together (:class:`LengthGroupedBatches`): far
+            less padding. Unshuffled, the items then come in order of length, not in the given order
+            (accuracy and loss do not care; :func:`predict_texts` gives logits in the given order).
     """
     from transformers import DataCollatorWithPadding
 
     ds = TextClassificationDataset(tokenizer, texts, labels, pairs, max_length)
     # padding to the longest item of each batch, not to max_length: short glosses train much faster
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
-    gen = torch.Generator().manual_seed(seed) if shuffle else None
     if group_by_length:
         lengths = [len(ids) for ids in ds.encodings["input_ids"]]
-        batches = LengthGroupedBatches(lengths, batch_size, shuffle=shuffle, generator=gen)
+        batches = LengthGroupedBatches(lengths, batch_size, shuffle, seed)
         return DataLoader(ds, batch_sampler=batches, collate_fn=collate)
+    gen = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
 
 
-class LengthGroupedBatches:
-    """Batches of indices whose items have similar lengths (a ``batch_sampler``), as HF's ``group_by_length``.
+def predict_texts(model: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 64,
+                  device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
+    """Logits of a classifier for ``texts``, in their order, computed in batches of similar length."""
+    from ftlab.train import predict
 
-    With ``shuffle``, each epoch shuffles all items, cuts them into chunks of ``group`` batches, sorts each
-    chunk by length and cuts it into batches, then shuffles the batch order: every item once per epoch,
-    batches that differ from epoch to epoch, and padding only up to the longest of similar items.
-    Without ``shuffle``: one pass from the shortest item to the longest.
-    """
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = True,
-                 generator: torch.Generator | None = None, group: int = 8):
-        if batch_size < 1 or group < 1:
-            raise ValueError(f"batch_size and group must be at least 1, got {batch_size} and {group}.")
-        self.lengths, self.batch_size, self.shuffle, self.group = list(lengths), batch_size, shuffle, group
-        self.generator = generator
-
-    def __iter__(self):
-        n, bs = len(self.lengths), self.batch_size
-        if not self.shuffle:
-            order = np.argsort(self.lengths, kind="stable").tolist()
-            yield from (order[i:i + bs] for i in range(0, n, bs))
-            return
-        perm = torch.randperm(n, generator=self.generator).tolist()
-        chunk, batches = bs * self.group, []
-        for start in range(0, n, chunk):
-            idx = sorted(perm[start:start + chunk], key=self.lengths.__getitem__)  # ties keep the random order
-            batches += [idx[i:i + bs] for i in range(0, len(idx), bs)]
-        for b in torch.randperm(len(batches), generator=self.generator).tolist():
-            yield batches[b]
-
-    def __len__(self) -> int:
-        n, bs, chunk = len(self.lengths), self.batch_size, self.batch_size * self.group
-        return sum(-(-min(chunk, n - s) // bs) for s in range(0, n, chunk))
+    dl = make_loader(tokenizer, texts, [0] * len(texts), batch_size=batch_size, max_length=max_length,
+                     group_by_length=True)
+    logits, _ = predict(model, tqdm(dl, desc="predict", leave=False, disable=not progress), device)
+    order = [i for batch in dl.batch_sampler for i in batch]
+    out = torch.empty_like(logits)
+    out[order] = logits   # back to the caller's order
+    return out
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -133,28 +133,25 @@ def test_truncation_warns_with_the_share_cut():
         encode_texts(tok, texts, max_length=64)  # nothing cut, no warning
 
 
-def test_length_grouped_batches_cover_every_item_with_less_padding():
+def test_length_grouped_batches_cover_every_item_once():
     from ftlab.hf import LengthGroupedBatches
 
-    lengths = np.random.default_rng(0).integers(3, 40, size=203).tolist()
-    gen = torch.Generator().manual_seed(0)
-    sampler = LengthGroupedBatches(lengths, batch_size=16, generator=gen, group=4)
-    epoch1, epoch2 = list(sampler), list(sampler)
-    for batches in (epoch1, epoch2):
-        assert len(batches) == len(sampler) == 13 and sorted(i for b in batches for i in b) == list(range(203))
-    assert epoch1 != epoch2  # reshuffled every epoch
-    padded = lambda batches: sum(len(b) * max(lengths[i] for i in b) for b in batches)  # noqa: E731
-    random_batches = [list(range(i, min(i + 16, 203))) for i in range(0, 203, 16)]
-    assert padded(epoch1) < 0.8 * padded(random_batches)
-    again = list(LengthGroupedBatches(lengths, 16, generator=torch.Generator().manual_seed(0), group=4))
-    assert again == epoch1  # reproducible from the seed
-    ordered = [i for b in LengthGroupedBatches(lengths, 16, shuffle=False) for i in b]
-    assert [lengths[i] for i in ordered] == sorted(lengths)
+    lengths = [5, 1, 9, 3, 7, 2, 8, 4, 6, 10, 11]
+    assert list(LengthGroupedBatches(lengths, 4)) == [[1, 5, 3, 7], [0, 8, 4, 6], [2, 9, 10]]  # sorted, unshuffled
+    grouped = LengthGroupedBatches(lengths, 2, shuffle=True, seed=0, chunk=2)
+    epochs = [list(grouped), list(grouped)]
+    for batches in epochs:
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths))) and len(batches) == len(grouped)
+    assert epochs[0] != epochs[1], "a new shuffle every epoch"
+    assert [list(LengthGroupedBatches(lengths, 2, True, seed=0, chunk=2)) for _ in range(2)][0] == epochs[0]
 
 
-def test_grouped_loader_sorts_without_shuffle(tiny_bert):
-    tok = load_tokenizer(source=tiny_bert)
-    texts = ["a cat", "the big small dog eats bread", "a dog", "an apple runs", "bread"]
-    dl = make_loader(tok, texts, [0, 1, 0, 1, 1], batch_size=2, group_by_length=True)
-    widths = [b["input_ids"].shape[1] for b in dl]
-    assert widths == sorted(widths) and sum(len(b["labels"]) for b in dl) == 5
+def test_predict_texts_keeps_the_callers_order(tiny_bert):
+    from ftlab.hf import predict_texts
+
+    tok, model = load_tokenizer(source=tiny_bert), load_bert_classifier(3, source=tiny_bert).eval()
+    texts = ["the big small dog runs", "a cat", "an apple eats bread", "fish"]
+    one_by_one = torch.cat([predict_texts(model, tok, [t]) for t in texts])
+    torch.testing.assert_close(predict_texts(model, tok, texts, batch_size=2), one_by_one, atol=1e-5, rtol=1e-4)
+    dl = make_loader(tok, texts, [0, 1, 2, 0], batch_size=2, group_by_length=True)
+    assert [b["input_ids"].shape[1] for b in dl] == [4, 7]   # short with short, long with long
