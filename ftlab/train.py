@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -63,6 +65,18 @@ def seed_everything(seed: int, threads: int | None = None) -> int:
 def default_device() -> torch.device:
     """``$FTLAB_DEVICE`` if set, else CUDA when there is a GPU, else the CPU. Call it once per lesson."""
     return torch.device(os.environ.get("FTLAB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def fast_bf16(device: torch.device | str) -> bool:
+    """Whether bfloat16 autocast speeds up training on ``device``: a CUDA GPU with bf16, or a CPU with
+    native bf16 instructions (AVX512-BF16 or AMX; elsewhere a CPU emulates bf16, slower than fp32)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not Path("/proc/cpuinfo").exists():
+        return False
+    flags = set(re.findall(r"\w+", Path("/proc/cpuinfo").read_text()))
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -183,7 +197,7 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
         valid_dl: Iterable | None = None, callbacks: Sequence[Callback] = (),
         weight_decay: float = 0.01, max_grad_norm: float | None = None,
         device: torch.device | str | None = None, progress: bool = True,
-        history: History | None = None) -> History:
+        history: History | None = None, autocast: torch.dtype | None = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_dl``; return a :class:`History`.
 
     Args:
@@ -196,6 +210,8 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
         callbacks: functions ``cb(event, state)`` called with event ``"start"`` (once, before the
             first step), ``"step"`` (after each batch) and ``"epoch"``; returning ``"stop"`` ends training.
         history: a History to continue (for multi-stage training); a new one by default.
+        autocast: e.g. ``torch.bfloat16``: run each forward pass under ``torch.autocast`` (mixed precision;
+            the weights, gradients and optimizer state stay 32-bit). See :func:`fast_bf16`.
     """
     if len(train_dl) == 0:
         raise ValueError("train_dl is empty: check the dataset / subset you built.")
@@ -213,7 +229,7 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
             t0, losses = time.perf_counter(), []
             model.train()
             for batch in train_dl:
-                loss = _train_step(model, to_device(batch, device), opt, loss_fn, max_grad_norm)
+                loss = _train_step(model, to_device(batch, device), opt, loss_fn, max_grad_norm, autocast)
                 hist.lrs.append([g["lr"] for g in opt.param_groups])
                 hist.group_names.append([g.get("name", f"group {i}") for i, g in enumerate(opt.param_groups)])
                 if sched is not None:
@@ -240,8 +256,9 @@ def fit(model: nn.Module, train_dl: Iterable, epochs: int = 1, lr: float = 1e-3,
     return hist
 
 
-def _train_step(model, batch, opt, loss_fn, max_grad_norm) -> float:
-    loss, _, _ = forward_loss(model, batch, loss_fn)
+def _train_step(model, batch, opt, loss_fn, max_grad_norm, autocast=None) -> float:
+    with torch.autocast(model_device(model).type, dtype=autocast, enabled=autocast is not None):
+        loss, _, _ = forward_loss(model, batch, loss_fn)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if max_grad_norm is not None:

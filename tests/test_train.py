@@ -229,3 +229,13 @@ def test_predict_without_labels_and_evaluate_refuses_them():
         train.evaluate(model, DataLoader(TensorDataset(x), batch_size=4))
     logits, y = train.predict(model, DataLoader(TensorDataset(x, torch.zeros(10, dtype=torch.long)), batch_size=4))
     assert y.shape == (10,)
+
+
+def test_fit_under_bf16_autocast_keeps_fp32_weights(mlp, xor_loader):
+    from ftlab.train import fast_bf16
+
+    before = evaluate(mlp, xor_loader)["loss"]
+    hist = fit(mlp, xor_loader, epochs=15, lr=1e-2, progress=False, autocast=torch.bfloat16)
+    assert all(p.dtype == torch.float32 for p in mlp.parameters())  # mixed precision: only the compute is bf16
+    assert evaluate(mlp, xor_loader)["loss"] < 0.5 * before and len(hist.loss) == 15 * len(xor_loader)
+    assert fast_bf16("meta") is False and isinstance(fast_bf16("cpu"), bool)
