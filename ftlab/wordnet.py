@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -124,16 +124,20 @@ def _by_class(synsets: Iterable[Synset], classes: Sequence[str], seed: int) -> d
 
 # --------------------------------------------------------------------------- category task
 
+class _Columns:
+    """A split stored as equal-length list columns (dataclass fields); its length is the number of rows."""
+
+    def __len__(self) -> int:
+        return len(getattr(self, fields(self)[0].name))
+
+
 @dataclass
-class TextSplit:
+class TextSplit(_Columns):
     """Texts (glosses) with integer labels and the word each gloss defines."""
 
     texts: list[str]
     labels: list[int]
     lemmas: list[str]
-
-    def __len__(self) -> int:
-        return len(self.texts)
 
     def subset(self, n: int, seed: int = 0) -> TextSplit:
         """A class-balanced subset of ``n`` examples (as balanced as ``n`` allows)."""
@@ -203,15 +207,12 @@ def load_category_task(per_class: int = 300, seed: int = 0, valid_per_class: int
 # --------------------------------------------------------------------------- pair task
 
 @dataclass
-class PairSplit:
+class PairSplit(_Columns):
     """(word, gloss) pairs; label 1 if the gloss defines the word."""
 
     words: list[str]
     glosses: list[str]
     labels: list[int]
-
-    def __len__(self) -> int:
-        return len(self.words)
 
 
 @dataclass
