@@ -152,12 +152,16 @@ class TextClassificationDataset(Dataset):
 
 
 def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: Sequence[str] | None = None,
-                batch_size: int = 16, shuffle: bool = False, max_length: int = 64, seed: int = 0) -> DataLoader:
+                batch_size: int = 16, shuffle: bool = False, max_length: int = 64, seed: int = 0,
+                group_by_length: bool = False) -> DataLoader:
     """A DataLoader of dict batches (input_ids, attention_mask, token_type_ids, labels) padded per batch.
 
     Args:
         pairs: second segments (e.g. glosses) for sentence-pair tasks; token_type_ids mark them 1.
         shuffle: reshuffle every epoch, reproducibly from ``seed``.
+        group_by_length: batch texts of similar length together (the Trainer's ``group_by_length``): with
+            ``shuffle``, random batches drawn from length-sorted chunks of 50 batches; without, in length order.
+            Batches then come in another order than the texts.
     """
     from transformers import DataCollatorWithPadding
 
@@ -165,7 +169,15 @@ def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: S
     # padding to the longest item of each batch, not to max_length: short glosses train much faster
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
     gen = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
+    if not group_by_length:
+        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    lengths = [len(ids) for ids in ds.encodings["input_ids"]]
+    # less padding to compute: random glosses in a batch of 16 pad to about twice their mean length
+    sampler = (LengthGroupedSampler(batch_size, lengths=lengths, generator=gen) if shuffle
+               else np.argsort(lengths, kind="stable").tolist())
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=collate)
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -81,6 +81,24 @@ def test_loader_batches_train_a_classifier(tiny_bert, capsys):
     assert evaluate(model, make_loader(tok, texts, labels), device="cpu")["acc"] == 1.0
 
 
+def test_length_grouped_loader_pads_less_and_keeps_every_text(tiny_bert):
+    tok = load_tokenizer(source=tiny_bert)
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, size=int(n))) for n in rng.integers(1, 12, size=64)]
+    labels = list(range(64))
+
+    def padded_tokens(dl) -> int:
+        return sum(b["input_ids"].numel() for b in dl)
+
+    for shuffle in (False, True):
+        grouped = make_loader(tok, texts, labels, batch_size=8, shuffle=shuffle, group_by_length=True)
+        assert sorted(int(y) for b in grouped for y in b["labels"]) == labels  # each text once per epoch
+        assert padded_tokens(grouped) < 0.8 * padded_tokens(make_loader(tok, texts, labels, batch_size=8,
+                                                                        shuffle=shuffle))
+    first, second = ([b["labels"].tolist() for b in grouped] for _ in range(2))
+    assert first != second  # shuffled again every epoch
+
+
 def test_layer_groups_cover_the_model(tiny_bert):
     model = load_bert_classifier(3, source=tiny_bert, verbose=False)
     groups = bert_layer_groups(model)
