@@ -74,7 +74,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
     from ftlab.hf import load_tokenizer, make_loader
     from ftlab.lora import count_trainable
     from ftlab.profiling import MB, StepTimer, cuda_peak_mb, peak_rss_delta_mb, training_memory
-    from ftlab.text import load_category_task
+    from ftlab.wordnet import load_category_task
     from ftlab.train import evaluate, fit, seed_everything
 
     if args.threads:

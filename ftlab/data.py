@@ -6,7 +6,7 @@ canvas: centred items are nearly linearly separable in pixel space, which would 
 point of transfer; placed items are not, as objects in photos are not centred. The full profile's vision target
 task is Oxford-IIIT Pet (``pets_task``); ``vision_target_task`` picks by profile.
 ``step_loader`` turns any tensors into a fixed budget of seeded batches (text lessons use it too).
-Text datasets live in :mod:`ftlab.text`.
+Text datasets live in :mod:`ftlab.wordnet` (tasks) and :mod:`ftlab.corpus` (general text).
 """
 from __future__ import annotations
 

@@ -223,7 +223,8 @@ def layer_groups(model: nn.Module) -> list[nn.Module]:
     """The one splitter for discriminative LRs and gradual unfreezing: modules from early layers to the head.
 
     A vision backbone (``body`` + ``head``): early body, middle body, late body, head. A Hugging Face BERT
-    classifier: embeddings, each encoder layer, pooler + classifier (as ``ftlab.hf.bert_layer_groups``).
+    classifier: embeddings, each encoder layer, pooler + classifier. An AWD-LSTM classifier: embedding,
+    each LSTM, head; an AWD-LSTM language model: each LSTM, then the tied embedding + decoder.
     """
     if hasattr(model, "body") and hasattr(model, "head"):
         body = list(model.body)
@@ -233,5 +234,9 @@ def layer_groups(model: nn.Module) -> list[nn.Module]:
         from ftlab.hf import bert_layer_groups
 
         return bert_layer_groups(model)
-    raise TypeError(f"layer_groups knows vision backbones (with .body and .head) and BERT models, not "
-                    f"{type(model).__name__}; for the AWD-LSTM use ftlab.ulmfit.layer_groups.")
+    if hasattr(getattr(model, "encoder", None), "rnns"):
+        from ftlab.awd_lstm import awd_lstm_groups
+
+        return awd_lstm_groups(model)
+    raise TypeError(f"layer_groups knows vision backbones (with .body and .head), BERT models and the AWD-LSTM "
+                    f"(ftlab.awd_lstm), not {type(model).__name__}.")

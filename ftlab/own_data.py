@@ -4,7 +4,7 @@
 Pillow reads, converted to RGB) and returns :class:`ftlab.data.ImageSet` splits of float images in [0, 1]
 at one size (resize the short side, centre-crop, as torchvision's ImageNet weights' transforms do);
 normalisation is left to each backbone's own ``preprocess``. ``text_table`` reads a CSV / TSV file with
-``pandas`` and returns :class:`ftlab.text.TextSplit` splits, each of which also gives a
+``pandas`` and returns :class:`ftlab.wordnet.TextSplit` splits, each of which also gives a
 ``datasets.Dataset``. Both make a stratified train / valid / test split (seeded) when the data has none.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ftlab.data import ImageSet
-from ftlab.text import TextSplit
+from ftlab.wordnet import TextSplit
 
 IMAGE_SPLITS = {"train": ("train",), "valid": ("valid", "val", "validation"), "test": ("test",)}
 

@@ -16,7 +16,7 @@ task. Here the running text is WordNet's own glosses and the tags are derived au
 The noise this leaves: the most frequent sense is not always the sense used in the gloss (*bank*), a
 word that is mostly a verb is never tagged even where it is a noun, and a few stop words are nouns.
 
-The glosses come from :func:`ftlab.text.load_category_task`, so the splits are word-disjoint by the word
+The glosses come from :func:`ftlab.wordnet.load_category_task`, so the splits are word-disjoint by the word
 each gloss defines, as in the other text tasks.
 """
 from __future__ import annotations
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ftlab.text import load_category_task, tokenize, wordnet_dir
+from ftlab.vocab import tokenize
+from ftlab.wordnet import load_category_task, wordnet_dir
 
 # lexicographer file numbers of WordNet 3.0 nouns (lexnames(5WN)) -> supersense names
 NOUN_LEXNAMES = {

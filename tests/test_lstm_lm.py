@@ -3,7 +3,7 @@ import json
 
 from ftlab import assets
 from ftlab.pretrain import lstm_lm
-from ftlab.text import Vocab
+from ftlab.vocab import Vocab
 
 PRETRAINED = assets.DATA_DIR / "pretrained"
 
@@ -34,7 +34,8 @@ def test_lstm_lm_perplexity_computed_from_the_weights():
     """Held-out perplexity on a slice of the general corpus's validation text, computed now, not read off the card."""
     import torch
 
-    from ftlab.ulmfit import LanguageModel, encode_stream, lm_batches, perplexity
+    from ftlab.awd_lstm import LanguageModel, perplexity
+    from ftlab.lm_data import encode_stream, lm_batches
 
     model, vocab, card = lstm_lm.load()
     valid = lstm_lm.source_corpus("pocket")["valid"]

@@ -1,15 +1,18 @@
-"""Tests of ftlab.ulmfit on tiny configs: AWD-LSTM, STLR, discriminative LRs, concat pooling."""
+"""Tests of ftlab.awd_lstm, ftlab.lm_data and ftlab.ulmfit on tiny configs: AWD-LSTM, STLR, discriminative LRs,
+concat pooling, layer groups."""
 import math
 
 import pytest
 import torch
 
 from ftlab.freeze import freeze_to
-from ftlab.text import Vocab
+from ftlab.awd_lstm import (LanguageModel, LMConfig, TextClassifier, concat_pool, classifier_from_lm, generate,
+                             lm_state, load_lm, perplexity, transfer_vocab)
+from ftlab.lm_data import encode_stream, lm_batches, text_loader
+from ftlab.models import layer_groups
 from ftlab.train import fit
-from ftlab.ulmfit import (LanguageModel, LMConfig, TextClassifier, concat_pool, classifier_from_lm,
-                          discriminative_lrs, encode_stream, generate, gradual_unfreeze, layer_groups, lm_batches,
-                          lm_state, load_lm, perplexity, stlr, stlr_factor, text_loader, transfer_vocab)
+from ftlab.ulmfit import discriminative_lrs, gradual_unfreeze, stlr, stlr_factor
+from ftlab.vocab import Vocab
 
 TINY = LMConfig(vocab_size=20, emb_size=8, hidden_size=16, n_layers=2)
 
@@ -133,9 +136,10 @@ def test_layer_groups_cover_every_parameter(lm):
     clf = classifier_from_lm(None, TINY, n_classes=3)
     for model, n in ((lm, 3), (clf, 4)):
         groups = layer_groups(model)
-        assert len(groups) == n
-        ids = [id(p) for g in groups for p in g]
+        assert len(groups) == n and all(isinstance(g, torch.nn.Module) for g in groups)  # one return type
+        ids = [id(p) for g in groups for p in g.parameters()]
         assert len(ids) == len(set(ids)) == len({id(p) for p in model.parameters()})
+    assert groups[-1] is clf.head
 
 
 def test_frozen_groups_unchanged():
@@ -143,11 +147,11 @@ def test_frozen_groups_unchanged():
     clf = classifier_from_lm(None, TINY, n_classes=3)
     groups = layer_groups(clf)
     freeze_to(groups, len(groups) - 1)  # only the head learns
-    before = [p.detach().clone() for g in groups for p in g]
+    before = [p.detach().clone() for g in groups for p in g.parameters()]
     dl = [(torch.randint(3, 20, (8, 6)), torch.randint(0, 3, (8,))) for _ in range(3)]
     fit(clf, dl, lr=1e-2, device="cpu", progress=False)
-    after = [p.detach() for g in groups for p in g]
-    n_frozen = sum(len(g) for g in groups[:-1])
+    after = [p.detach() for g in groups for p in g.parameters()]
+    n_frozen = sum(len(list(g.parameters())) for g in groups[:-1])
     assert all(torch.equal(a, b) for a, b in zip(before[:n_frozen], after[:n_frozen]))
     assert not all(torch.equal(a, b) for a, b in zip(before[n_frozen:], after[n_frozen:]))
 
@@ -187,8 +191,8 @@ def test_text_loader_and_stream():
 
 def test_pretrained_lm_for_a_new_vocabulary_in_one_call():
     from ftlab.pretrain import lstm_lm
-    from ftlab.text import Vocab
-    from ftlab.ulmfit import pretrained_lm_for
+    from ftlab.awd_lstm import pretrained_lm_for
+    from ftlab.vocab import Vocab
 
     general, general_vocab, _ = lstm_lm.load()
     vocab = Vocab.build([["the", "kestrel", "is", "a", "small", "falcon", "zzqx"]], min_freq=1)

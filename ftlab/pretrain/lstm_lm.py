@@ -1,6 +1,6 @@
 """Pretrain the pocket AWD-LSTM language model on general English: ULMFiT's stage 1.
 
-The source text is ``ftlab.text.general_corpus()``: the pydoc topics and standard-library
+The source text is ``ftlab.corpus.general_corpus()``: the pydoc topics and standard-library
 docstrings that ship with Python, a domain far from the WordNet glosses the lessons fine-tune
 on. Writes ``lstm_lm.safetensors``, its card ``lstm_lm.json`` and ``lstm_lm.vocab.json``.
 """
@@ -16,9 +16,11 @@ import torch
 
 from ftlab.assets import (DATA_DIR, cache_dir, load_checkpoint, profile, read_card, resolve, save_checkpoint, sha256,
                           verify_file)
-from ftlab.text import Vocab, general_corpus, tokenize
+from ftlab.corpus import general_corpus
+from ftlab.vocab import Vocab, tokenize
 from ftlab.train import fit, seed_everything
-from ftlab.ulmfit import LanguageModel, LMConfig, encode_stream, lm_batches, lm_state, load_lm, perplexity
+from ftlab.awd_lstm import LanguageModel, LMConfig, lm_state, load_lm, perplexity
+from ftlab.lm_data import encode_stream, lm_batches
 
 # pocket: minutes on a laptop CPU. full: ULMFiT's own sizes (Howard & Ruder 2018) on WikiText-103,
 # about one epoch; that needs a GPU for hours and is not run by CI.
@@ -81,14 +83,14 @@ def build(steps: int | None = None, out_dir: Path | None = None, seed: int = 0) 
 def _card(prof: str, config: LMConfig, vocab: Vocab, train_ids: torch.Tensor, steps: int, seed: int,
           seconds: float) -> dict:
     s = SETTINGS[prof]
-    data = ("ftlab.text.general_corpus(): Python's pydoc topics + standard-library docstrings "
+    data = ("ftlab.corpus.general_corpus(): Python's pydoc topics + standard-library docstrings "
             f"(Python {platform.python_version()})" if prof == "pocket" else "WikiText-103 (wikitext-103-raw-v1) train")
     return {"name": "lstm_lm", "profile": prof,
             "architecture": f"AWD-LSTM language model (Merity et al. 2018): embedding {config.emb_size}, "
                             f"{config.n_layers} LSTM layers of {config.hidden_size} (the last of {config.emb_size}), "
                             "tied input/output weights, embedding/locked/DropConnect dropout",
             "data": data + ", split into paragraphs, each ending with <eos>", "train_tokens": len(train_ids),
-            "vocab": "lstm_lm.vocab.json: ftlab.text.tokenize (lowercase words and punctuation); the "
+            "vocab": "lstm_lm.vocab.json: ftlab.vocab.tokenize (lowercase words and punctuation); the "
                      f"{config.vocab_size} most frequent tokens with count >= {s['min_freq']}",
             "vocab_size": len(vocab), "config": asdict(config), "steps": steps, "batch_size": s["batch"],
             "bptt": s["bptt"], "optimizer": f"AdamW lr {s['lr']}, one-cycle, grad-norm clip 0.5", "seed": seed,

@@ -1,10 +1,10 @@
-"""Tests of ftlab.text: WordNet tasks, corpora, tokeniser and vocabulary."""
+"""Tests of ftlab.wordnet, ftlab.corpus and ftlab.vocab: WordNet tasks, corpora, tokeniser and vocabulary."""
 from collections import Counter
 
 import pytest
 
-from ftlab import assets, text
-from ftlab.text import Vocab, pad_ids, tokenize
+from ftlab import assets, corpus, wordnet
+from ftlab.vocab import Vocab, pad_ids, tokenize
 
 needs_wordnet = pytest.mark.skipif(assets.find_local("wordnet", "pocket") is None,
                                    reason="WordNet is not installed (sudo apt-get install wordnet-base)")
@@ -12,12 +12,12 @@ needs_wordnet = pytest.mark.skipif(assets.find_local("wordnet", "pocket") is Non
 
 @pytest.fixture(scope="module")
 def task():
-    return text.load_category_task(per_class=100, seed=0)
+    return wordnet.load_category_task(per_class=100, seed=0)
 
 
 @needs_wordnet
 def test_category_task_is_balanced_and_sized(task):
-    assert task.classes == [c.removeprefix("noun.") for c in text.CATEGORIES]
+    assert task.classes == [c.removeprefix("noun.") for c in wordnet.CATEGORIES]
     assert 8 <= len(task.classes) <= 10
     for split, n in ((task.train, 100), (task.valid, 50), (task.test, 100)):
         assert len(split) == n * len(task.classes)
@@ -27,9 +27,9 @@ def test_category_task_is_balanced_and_sized(task):
 
 @needs_wordnet
 def test_category_task_is_deterministic_and_seeded(task):
-    again = text.load_category_task(per_class=100, seed=0)
+    again = wordnet.load_category_task(per_class=100, seed=0)
     assert again.train == task.train and again.test == task.test
-    other = text.load_category_task(per_class=100, seed=1)
+    other = wordnet.load_category_task(per_class=100, seed=1)
     assert other.train.texts != task.train.texts
 
 
@@ -42,7 +42,7 @@ def test_category_splits_share_no_word(task):
 
 @needs_wordnet
 def test_smaller_train_sets_are_prefixes_of_larger_ones(task):
-    big = text.load_category_task(per_class=200, seed=0)
+    big = wordnet.load_category_task(per_class=200, seed=0)
     assert set(task.train.texts) <= set(big.train.texts)
     assert big.test == task.test
 
@@ -57,46 +57,46 @@ def test_balanced_subset(task):
 
 @needs_wordnet
 def test_pair_task_is_balanced_word_disjoint_and_correct():
-    pairs = text.load_pair_task(n_train=200, seed=0, n_valid=100, n_test=100)
+    pairs = wordnet.load_pair_task(n_train=200, seed=0, n_valid=100, n_test=100)
     assert (len(pairs.train), len(pairs.valid), len(pairs.test)) == (200, 100, 100)
     assert sum(pairs.train.labels) == 100
     assert not set(pairs.train.words) & set(pairs.test.words)
-    defs = {(s.words[0], s.gloss) for s in text.noun_synsets()}
+    defs = {(s.words[0], s.gloss) for s in wordnet.noun_synsets()}
     for w, g, y in zip(pairs.train.words, pairs.train.glosses, pairs.train.labels):
         assert ((w, g) in defs) == bool(y)
-    assert text.load_pair_task(n_train=200, seed=0, n_valid=100, n_test=100).train == pairs.train
+    assert wordnet.load_pair_task(n_train=200, seed=0, n_valid=100, n_test=100).train == pairs.train
 
 
 @needs_wordnet
 def test_target_corpus_excludes_held_out_glosses(task):
-    corpus = text.target_corpus(task)
+    corpus = wordnet.target_corpus(task)
     lines = set(corpus.splitlines())
     assert len(lines) > 10_000
     assert not lines & set(task.test.texts) and not lines & set(task.valid.texts)
 
 
 def test_general_corpus_is_deterministic_prose():
-    corpus = text.general_corpus(max_chars=300_000)
-    assert set(corpus) == {"train", "valid"}
-    assert 200_000 < len(corpus["train"]) + len(corpus["valid"]) <= 300_000
-    assert len(corpus["valid"]) > 0
-    assert corpus == text.general_corpus(max_chars=300_000)
-    assert "the" in tokenize(corpus["train"][:5000])
+    text = corpus.general_corpus(max_chars=300_000)
+    assert set(text) == {"train", "valid"}
+    assert 200_000 < len(text["train"]) + len(text["valid"]) <= 300_000
+    assert len(text["valid"]) > 0
+    assert text == corpus.general_corpus(max_chars=300_000)
+    assert "the" in tokenize(text["train"][:5000])
 
 
 def test_missing_wordnet_gives_install_instructions(monkeypatch):
     def missing(name, *args, **kwargs):
         raise assets.AssetMissing(assets.missing_message(assets.asset(name)))
 
-    monkeypatch.setattr(text, "resolve", missing)
+    monkeypatch.setattr(wordnet, "resolve", missing)
     with pytest.raises(assets.AssetMissing, match="apt-get install wordnet-base"):
-        text.load_category_task()
+        wordnet.load_category_task()
 
 
 def test_wordnet_folder_without_data_file(monkeypatch, tmp_path):
-    monkeypatch.setattr(text, "resolve", lambda name, *a, **k: tmp_path)
+    monkeypatch.setattr(wordnet, "resolve", lambda name, *a, **k: tmp_path)
     with pytest.raises(assets.AssetMissing, match="no data.noun"):
-        text.noun_synsets()
+        wordnet.noun_synsets()
 
 
 def test_tokenize():

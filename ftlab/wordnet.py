@@ -1,7 +1,7 @@
-"""Text datasets: WordNet tasks, a general English corpus and a word-level vocabulary.
+"""WordNet tasks: a gloss -> its lexicographer category, and word-gloss matching.
 
-The target tasks are built from WordNet 3.0 (Miller 1995; Fellbaum 1998), read straight from
-its database file ``data.noun`` (no nltk needed offline):
+The target tasks of the text lessons are built from WordNet 3.0 (Miller 1995; Fellbaum 1998), read
+straight from its database file ``data.noun`` (no nltk needed offline):
 
 - the *category task*: a noun's gloss -> its lexicographer category (noun.animal, noun.food, ...);
 - the *pair task*: does this gloss define this word? (half the negatives come from the same
@@ -9,20 +9,12 @@ its database file ``data.noun`` (no nltk needed offline):
 
 Splits never share a word: synsets that share any word (or an identical gloss) are joined into
 one group, and each group goes wholly to train, valid or test. So a test score measures
-generalisation to unseen words, not recall of memorised ones.
-
-``general_corpus()`` is English prose that ships with Python itself (the pydoc topics and the
-standard library's docstrings): a *source* domain for language-model pretraining that differs
-from the dictionary-style glosses of the target tasks.
+generalisation to unseen words, not recall of memorised ones. ``target_corpus`` gives the
+unlabelled glosses outside valid/test, the target domain of language-model fine-tuning.
 """
 from __future__ import annotations
 
-import ast
-import json
 import random
-import re
-import sysconfig
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,7 +28,6 @@ _LEXFILES = {"05": "animal", "06": "artifact", "08": "body", "13": "food",
              "15": "location", "18": "person", "20": "plant", "27": "substance"}
 CATEGORIES: tuple[str, ...] = tuple(f"noun.{name}" for name in _LEXFILES.values())
 SPLIT_FRACTIONS = {"train": 0.75, "valid": 0.10, "test": 0.15}  # of word groups, before balancing
-
 
 # --------------------------------------------------------------------------- WordNet
 
@@ -266,7 +257,7 @@ def load_pair_task(n_train: int = 2000, seed: int = 0, n_valid: int = 400, n_tes
     return PairTask(splits["train"], splits["valid"], splits["test"], seed)
 
 
-# --------------------------------------------------------------------------- corpora
+# --------------------------------------------------------------------------- unlabelled target text
 
 def target_corpus(task: CategoryTask) -> str:
     """Unlabelled target-domain text: every gloss of the task's categories outside valid/test."""
@@ -274,137 +265,3 @@ def target_corpus(task: CategoryTask) -> str:
     parts = _split_of(noun_synsets(), task.seed)
     glosses = [s.gloss for s in parts["train"] if s.gloss not in held_out]
     return "\n".join(dict.fromkeys(glosses))  # dict.fromkeys: drop repeats, keep order
-
-
-def _docstrings(path: Path) -> list[str]:
-    """Module, class and function docstrings of one source file, without doctest lines."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (SyntaxError, UnicodeDecodeError, ValueError):
-        return []
-    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
-    docs = [ast.get_docstring(n) for n in ast.walk(tree) if isinstance(n, kinds)]
-    keep = lambda line: not line.lstrip().startswith((">>>", "..."))
-    return ["\n".join(filter(keep, d.splitlines())) for d in docs if d and len(d.split()) >= 8]
-
-
-def _stdlib_files() -> list[Path]:
-    root = Path(sysconfig.get_paths()["stdlib"])
-    skip = {"test", "tests", "idlelib", "lib2to3", "site-packages", "dist-packages", "turtledemo"}
-    return sorted(p for p in root.rglob("*.py") if not skip & set(p.relative_to(root).parts))
-
-
-@lru_cache(maxsize=1)
-def _general_documents() -> tuple[tuple[str, str], ...]:
-    from pydoc_data.topics import topics
-
-    docs = [(f"pydoc:{k}", topics[k]) for k in sorted(topics)]
-    root = Path(sysconfig.get_paths()["stdlib"])
-    for path in _stdlib_files():
-        text = "\n\n".join(_docstrings(path))
-        if text:
-            docs.append((f"stdlib:{path.relative_to(root).as_posix()}", text))
-    return tuple(docs)
-
-
-def general_corpus(max_chars: int = 4_000_000) -> dict[str, str]:
-    """English prose shipped with Python (pydoc topics, stdlib docstrings): train and valid text."""
-    out: dict[str, list[str]] = {"train": [], "valid": []}
-    total = 0
-    for name, text in _general_documents():
-        if total + len(text) > max_chars:
-            break
-        total += len(text)
-        # crc32 of the name, not the position: a document stays in its split across Python versions
-        out["valid" if zlib.crc32(name.encode()) % 20 == 0 else "train"].append(text)
-    return {k: "\n\n".join(v) for k, v in out.items()}
-
-
-# --------------------------------------------------------------------------- tokens and vocabulary
-
-_TOKEN = re.compile(r"\w+|[^\w\s]")  # a run of letters/digits, or one punctuation mark
-
-
-def tokenize(text: str) -> list[str]:
-    """Lowercase word-level tokens: ``"A dog's life."`` -> ``['a', 'dog', "'", 's', 'life', '.']``."""
-    return _TOKEN.findall(text.lower())
-
-
-def pad_ids(seqs: Sequence[Sequence[int]], pad_id: int, max_len: int = 64) -> "torch.Tensor":
-    """Lists of token ids, cut at ``max_len`` and right-padded with ``pad_id``, as a (N, T) tensor.
-
-    T is the longest (cut) list; an empty list becomes a single padding token.
-    """
-    import torch
-
-    seqs = [list(ids[:max_len]) or [pad_id] for ids in seqs]
-    x = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)  # (N, T)
-    for i, s in enumerate(seqs):
-        x[i, : len(s)] = torch.tensor(s)
-    return x
-
-
-class Vocab:
-    """A word <-> id mapping: ``itos`` (list) and ``stoi`` (dict); unknown words map to ``<unk>``."""
-
-    PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
-    SPECIALS = (PAD, UNK, EOS)
-
-    def __init__(self, itos: Sequence[str]):
-        if list(itos[:len(self.SPECIALS)]) != list(self.SPECIALS):
-            raise ValueError(f"A Vocab must start with {self.SPECIALS}; got {list(itos[:3])}.")
-        self.itos = list(itos)
-        self.stoi = {s: i for i, s in enumerate(self.itos)}
-
-    @classmethod
-    def build(cls, token_lists: Iterable[Sequence[str]], max_size: int | None = None,
-              min_freq: int = 1) -> Vocab:
-        """The most frequent tokens (ties broken alphabetically), specials first."""
-        counts = Counter(t for tokens in token_lists for t in tokens)
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq and t not in cls.SPECIALS),
-                        key=lambda t: (-counts[t], t))
-        room = None if max_size is None else max(0, max_size - len(cls.SPECIALS))
-        return cls([*cls.SPECIALS, *ranked[:room]])
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    @property
-    def pad_id(self) -> int:
-        """Id of ``<pad>``."""
-        return self.stoi[self.PAD]
-
-    @property
-    def unk_id(self) -> int:
-        """Id of ``<unk>``."""
-        return self.stoi[self.UNK]
-
-    @property
-    def eos_id(self) -> int:
-        """Id of ``<eos>``."""
-        return self.stoi[self.EOS]
-
-    def encode(self, tokens: str | Sequence[str]) -> list[int]:
-        """Ids of tokens (a string is tokenised first)."""
-        tokens = tokenize(tokens) if isinstance(tokens, str) else tokens
-        unk = self.unk_id
-        return [self.stoi.get(t, unk) for t in tokens]
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """Tokens of ``ids`` joined by spaces (padding dropped)."""
-        return " ".join(self.itos[int(i)] for i in ids if int(i) != self.pad_id)
-
-    def save(self, path: str | Path) -> None:
-        """Write the vocabulary as JSON."""
-        from ftlab.assets import atomic_write_bytes
-
-        atomic_write_bytes(path, json.dumps({"itos": self.itos}, ensure_ascii=False).encode())
-
-    @classmethod
-    def load(cls, path: str | Path) -> Vocab:
-        """Read a vocabulary written by :meth:`save`."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"Vocabulary file {path} does not exist; build one with "
-                                    "Vocab.build(...) and save it, or rebuild the checkpoint.")
-        return cls(json.loads(path.read_text(encoding="utf-8"))["itos"])
