@@ -160,7 +160,7 @@ def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: S
         pairs: second segments (e.g. glosses) for sentence-pair tasks; token_type_ids mark them 1.
         shuffle: reshuffle every epoch, reproducibly from ``seed``.
         group_by_length: batch texts of similar length together (the Trainer's ``group_by_length``): with
-            ``shuffle``, random batches drawn from length-sorted chunks of 50 batches; without, in length order.
+            ``shuffle``, random batches drawn from length-sorted chunks of up to 50 batches; without, in length order.
             Batches then come in another order than the texts.
     """
     from transformers import DataCollatorWithPadding

@@ -84,8 +84,8 @@ def test_loader_batches_train_a_classifier(tiny_bert, capsys):
 def test_length_grouped_loader_pads_less_and_keeps_every_text(tiny_bert):
     tok = load_tokenizer(source=tiny_bert)
     rng = np.random.default_rng(0)
-    texts = [" ".join(rng.choice(WORDS, size=int(n))) for n in rng.integers(1, 12, size=64)]
-    labels = list(range(64))
+    texts = [" ".join(rng.choice(WORDS, size=int(n))) for n in rng.integers(1, 12, size=256)]
+    labels = list(range(256))
 
     def padded_tokens(dl) -> int:
         return sum(b["input_ids"].numel() for b in dl)
