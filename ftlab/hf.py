@@ -151,6 +151,36 @@ class TextClassificationDataset(Dataset):
         return {**{k: v[i] for k, v in self.encodings.items()}, "labels": self.labels[i]}
 
 
+class LengthGroupedBatches(torch.utils.data.Sampler):
+    """Batches of items of similar length, so that padding each batch to its longest item costs little.
+
+    Unshuffled: every item in order of length. Shuffled (reproducibly from ``seed``, anew each epoch):
+    a random permutation is cut into chunks of ``chunk`` batches, each chunk is sorted by length and cut
+    into batches, and the batches are shuffled, as ``group_by_length`` does in Hugging Face's Trainer.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = False, seed: int = 0,
+                 chunk: int = 8):
+        self.lengths, self.batch_size, self.shuffle, self.chunk = list(lengths), batch_size, shuffle, chunk
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        n, bs = len(self.lengths), self.batch_size
+        if not self.shuffle:
+            order = sorted(range(n), key=self.lengths.__getitem__)
+            yield from (order[i:i + bs] for i in range(0, n, bs))
+            return
+        perm, size = torch.randperm(n, generator=self.gen).tolist(), bs * self.chunk
+        batches = []
+        for start in range(0, n, size):
+            part = sorted(perm[start:start + size], key=self.lengths.__getitem__)
+            batches += [part[i:i + bs] for i in range(0, len(part), bs)]
+        yield from (batches[i] for i in torch.randperm(len(batches), generator=self.gen).tolist())
+
+
 def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: Sequence[str] | None = None,
                 batch_size: int = 16, shuffle: bool = False, max_length: int = 64, seed: int = 0,
                 group_by_length: bool = False) -> DataLoader:
@@ -159,25 +189,35 @@ def make_loader(tokenizer, texts: Sequence[str], labels: Sequence[int], pairs: S
     Args:
         pairs: second segments (e.g. glosses) for sentence-pair tasks; token_type_ids mark them 1.
         shuffle: reshuffle every epoch, reproducibly from ``seed``.
-        group_by_length: batch texts of similar length together (the Trainer's ``group_by_length``): with
-            ``shuffle``, random batches drawn from length-sorted chunks of up to 50 batches; without, in length order.
-            Batches then come in another order than the texts.
+        group_by_length: batch texts of similar length together (:class:`LengthGroupedBatches`): far
+            less padding. Unshuffled, the items then come in order of length, not in the given order
+            (accuracy and loss do not care; :func:`predict_texts` gives logits in the given order).
     """
     from transformers import DataCollatorWithPadding
 
     ds = TextClassificationDataset(tokenizer, texts, labels, pairs, max_length)
     # padding to the longest item of each batch, not to max_length: short glosses train much faster
     collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    if group_by_length:
+        lengths = [len(ids) for ids in ds.encodings["input_ids"]]
+        batches = LengthGroupedBatches(lengths, batch_size, shuffle, seed)
+        return DataLoader(ds, batch_sampler=batches, collate_fn=collate)
     gen = torch.Generator().manual_seed(seed) if shuffle else None
-    if not group_by_length:
-        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
-    from transformers.trainer_pt_utils import LengthGroupedSampler
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=gen)
 
-    lengths = [len(ids) for ids in ds.encodings["input_ids"]]
-    # less padding to compute: random glosses in a batch of 16 pad to about twice their mean length
-    sampler = (LengthGroupedSampler(batch_size, lengths=lengths, generator=gen) if shuffle
-               else np.argsort(lengths, kind="stable").tolist())
-    return DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=collate)
+
+def predict_texts(model: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 64,
+                  device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
+    """Logits of a classifier for ``texts``, in their order, computed in batches of similar length."""
+    from ftlab.train import predict
+
+    dl = make_loader(tokenizer, texts, [0] * len(texts), batch_size=batch_size, max_length=max_length,
+                     group_by_length=True)
+    logits, _ = predict(model, tqdm(dl, desc="predict", leave=False, disable=not progress), device)
+    order = [i for batch in dl.batch_sampler for i in batch]
+    out = torch.empty_like(logits)
+    out[order] = logits   # back to the caller's order
+    return out
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

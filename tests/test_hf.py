@@ -81,24 +81,6 @@ def test_loader_batches_train_a_classifier(tiny_bert, capsys):
     assert evaluate(model, make_loader(tok, texts, labels), device="cpu")["acc"] == 1.0
 
 
-def test_length_grouped_loader_pads_less_and_keeps_every_text(tiny_bert):
-    tok = load_tokenizer(source=tiny_bert)
-    rng = np.random.default_rng(0)
-    texts = [" ".join(rng.choice(WORDS, size=int(n))) for n in rng.integers(1, 12, size=256)]
-    labels = list(range(256))
-
-    def padded_tokens(dl) -> int:
-        return sum(b["input_ids"].numel() for b in dl)
-
-    for shuffle in (False, True):
-        grouped = make_loader(tok, texts, labels, batch_size=8, shuffle=shuffle, group_by_length=True)
-        assert sorted(int(y) for b in grouped for y in b["labels"]) == labels  # each text once per epoch
-        assert padded_tokens(grouped) < 0.8 * padded_tokens(make_loader(tok, texts, labels, batch_size=8,
-                                                                        shuffle=shuffle))
-    first, second = ([b["labels"].tolist() for b in grouped] for _ in range(2))
-    assert first != second  # shuffled again every epoch
-
-
 def test_layer_groups_cover_the_model(tiny_bert):
     model = load_bert_classifier(3, source=tiny_bert, verbose=False)
     groups = bert_layer_groups(model)
@@ -149,3 +131,27 @@ def test_truncation_warns_with_the_share_cut():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         encode_texts(tok, texts, max_length=64)  # nothing cut, no warning
+
+
+def test_length_grouped_batches_cover_every_item_once():
+    from ftlab.hf import LengthGroupedBatches
+
+    lengths = [5, 1, 9, 3, 7, 2, 8, 4, 6, 10, 11]
+    assert list(LengthGroupedBatches(lengths, 4)) == [[1, 5, 3, 7], [0, 8, 4, 6], [2, 9, 10]]  # sorted, unshuffled
+    grouped = LengthGroupedBatches(lengths, 2, shuffle=True, seed=0, chunk=2)
+    epochs = [list(grouped), list(grouped)]
+    for batches in epochs:
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths))) and len(batches) == len(grouped)
+    assert epochs[0] != epochs[1], "a new shuffle every epoch"
+    assert [list(LengthGroupedBatches(lengths, 2, True, seed=0, chunk=2)) for _ in range(2)][0] == epochs[0]
+
+
+def test_predict_texts_keeps_the_callers_order(tiny_bert):
+    from ftlab.hf import predict_texts
+
+    tok, model = load_tokenizer(source=tiny_bert), load_bert_classifier(3, source=tiny_bert).eval()
+    texts = ["the big small dog runs", "a cat", "an apple eats bread", "fish"]
+    one_by_one = torch.cat([predict_texts(model, tok, [t]) for t in texts])
+    torch.testing.assert_close(predict_texts(model, tok, texts, batch_size=2), one_by_one, atol=1e-5, rtol=1e-4)
+    dl = make_loader(tok, texts, [0, 1, 2, 0], batch_size=2, group_by_length=True)
+    assert [b["input_ids"].shape[1] for b in dl] == [4, 7]   # short with short, long with long
