@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ftlab.freeze import freeze_to
-from ftlab.awd_lstm import (LanguageModel, LMConfig, TextClassifier, concat_pool, classifier_from_lm, generate,
+from ftlab.awd_lstm import (LanguageModel, LMConfig, concat_pool, classifier_from_lm, generate,
                              lm_state, load_lm, perplexity, transfer_vocab)
 from ftlab.lm_data import encode_stream, lm_batches, text_loader
 from ftlab.models import layer_groups
