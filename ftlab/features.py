@@ -66,3 +66,36 @@ def concat_features(*blocks: np.ndarray) -> np.ndarray:
     if len({len(b) for b in blocks}) != 1:
         raise ValueError("feature blocks must describe the same examples (same number of rows).")
     return np.concatenate([b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-8) for b in blocks], axis=1)
+
+
+def linear_head(clf) -> nn.Linear:
+    """A fitted linear scikit-learn classifier as an ``nn.Linear`` that computes its decision values.
+
+    ``clf`` is a ``LogisticRegression`` / ``LinearSVC`` (anything with ``coef_`` and ``intercept_``),
+    or a pipeline of a ``StandardScaler`` and one of those; the scaler is folded into the weights:
+    W (x - mean) / scale + b = (W / scale) x + (b - W mean / scale). The layer's argmax is the
+    classifier's prediction, so it can replace a network's head (e.g. a frozen BERT's ``classifier``).
+    For two classes scikit-learn keeps one decision value; the layer returns (0, value).
+    """
+    steps = [step for _, step in clf.steps] if hasattr(clf, "steps") else [clf]
+    *scalers, model = steps
+    if not hasattr(model, "coef_"):
+        raise ValueError(f"{type(model).__name__} is not a fitted linear classifier (no coef_): fit it first, "
+                         "or use LogisticRegression / LinearSVC.")
+    if any(not isinstance(s, StandardScaler) for s in scalers):
+        raise ValueError("only a StandardScaler may come before the classifier: other steps cannot be folded "
+                         "into one linear layer.")
+    w = np.asarray(model.coef_, dtype=np.float64)          # (C or 1, D)
+    b = np.asarray(model.intercept_, dtype=np.float64).reshape(-1)
+    for scaler in reversed(scalers):                       # fold x -> (x - mean) / scale, innermost last
+        scale = scaler.scale_ if scaler.scale_ is not None else np.ones(w.shape[1])
+        mean = scaler.mean_ if scaler.mean_ is not None else np.zeros(w.shape[1])
+        b = b - w @ (mean / scale)
+        w = w / scale
+    if w.shape[0] == 1:                                    # binary: logits (0, z) have the same argmax
+        w, b = np.concatenate([np.zeros_like(w), w]), np.concatenate([[0.0], b])
+    layer = nn.Linear(w.shape[1], w.shape[0])
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(w))
+        layer.bias.copy_(torch.from_numpy(b))
+    return layer

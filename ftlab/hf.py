@@ -226,12 +226,27 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
+POOLINGS = ("mean", "pooler", "cls")
+
+
 @torch.no_grad()
-def mean_pooled_features(encoder: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
-                         pairs: Sequence[str] | None = None, max_length: int = 64,
-                         progress: bool = True) -> np.ndarray:
-    """Frozen sentence features: mean-pooled last hidden states, one row per text (N, H)."""
+def sentence_features(encoder: nn.Module, tokenizer, texts: Sequence[str], poolings: Sequence[str] = ("mean",),
+                      batch_size: int = 64, pairs: Sequence[str] | None = None, max_length: int = 64,
+                      progress: bool = True, autocast: torch.dtype | None = None) -> dict[str, np.ndarray]:
+    """Frozen sentence features, one (N, H) float32 array per readout, rows in the caller's order.
+
+    Readouts of the last layer: ``"mean"`` averages the real tokens' vectors (how sentence-transformers
+    models are trained to be read), ``"pooler"`` is BERT's pooler (a dense + tanh on ``[CLS]``, what
+    ``AutoModelForSequenceClassification`` feeds its head), ``"cls"`` the raw ``[CLS]`` vector. One forward
+    pass serves every readout asked for. ``autocast`` runs it under ``torch.autocast`` with that dtype.
+    """
+    unknown = [p for p in poolings if p not in POOLINGS]
+    if unknown or not poolings:
+        raise ValueError(f"poolings must be a non-empty list of {POOLINGS}, not {list(poolings)}.")
     body = getattr(encoder, "base_model", encoder)  # a classifier's body works too
+    if "pooler" in poolings and getattr(body, "pooler", None) is None:
+        raise ValueError("this encoder has no pooler layer (loaded without add_pooling_layer?); "
+                         "read it with 'cls' or 'mean' instead.")
     was_training = body.training
     body.eval()
     device = next(body.parameters()).device
@@ -242,18 +257,30 @@ def mean_pooled_features(encoder: nn.Module, tokenizer, texts: Sequence[str], ba
     lengths = [len(t) + (len(pairs[i]) if pairs is not None else 0) for i, t in enumerate(texts)]
     order = np.argsort(lengths, kind="stable")
     warn_if_truncated(tokenizer, texts, pairs, max_length)  # once for all texts, not once per batch
-    out = []
+    out: dict[str, list] = {p: [] for p in poolings}
     for i in tqdm(range(0, len(texts), batch_size), desc="features", disable=not progress, leave=False):
         idx = order[i:i + batch_size]
         enc = encode_texts(tokenizer, [texts[j] for j in idx], [pairs[j] for j in idx] if pairs is not None else None,
                            max_length, warn=False)
         enc = {k: v.to(device) for k, v in enc.items()}
-        hidden = body(**enc).last_hidden_state  # (B, T, H)
-        out.append(mean_pool(hidden, enc["attention_mask"]).float().cpu().numpy())
+        with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            result = body(**enc)
+        hidden = result.last_hidden_state  # (B, T, H)
+        readout = {"mean": lambda: mean_pool(hidden, enc["attention_mask"]), "pooler": lambda: result.pooler_output,
+                   "cls": lambda: hidden[:, 0]}
+        for p in poolings:
+            out[p].append(readout[p]().float().cpu().numpy())
     body.train(was_training)
-    if not out:
-        return np.zeros((0, body.config.hidden_size), dtype=np.float32)
-    return np.concatenate(out)[np.argsort(order)]  # back to the caller's order
+    back = np.argsort(order)  # back to the caller's order
+    width = body.config.hidden_size
+    return {p: np.concatenate(v)[back] if v else np.zeros((0, width), dtype=np.float32) for p, v in out.items()}
+
+
+def mean_pooled_features(encoder: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
+                         pairs: Sequence[str] | None = None, max_length: int = 64,
+                         progress: bool = True) -> np.ndarray:
+    """Frozen sentence features: mean-pooled last hidden states, one row per text (N, H)."""
+    return sentence_features(encoder, tokenizer, texts, ("mean",), batch_size, pairs, max_length, progress)["mean"]
 
 
 def bert_layer_groups(model: nn.Module) -> list[nn.Module]:

@@ -8,7 +8,7 @@ import torch
 from ftlab.assets import AssetError, find_local
 from ftlab.freeze import count_params, freeze_to
 from ftlab.hf import (bert_layer_groups, encode_texts, load_bert_classifier, load_bert_encoder,
-                      load_tokenizer, make_loader, mean_pool, mean_pooled_features)
+                      load_tokenizer, make_loader, mean_pool, mean_pooled_features, sentence_features)
 from ftlab.train import evaluate, fit, seed_everything
 
 WORDS = "a an the cat dog fish bird animal food fruit apple bread plays runs eats small big".split()
@@ -57,6 +57,25 @@ def test_features_do_not_depend_on_padding(tiny_bert):
     np.testing.assert_allclose(alone[0], padded[0], atol=1e-5)
     shuffled = mean_pooled_features(enc, tok, ["the big dog eats a small fish", "a cat"], batch_size=1, progress=False)
     np.testing.assert_allclose(shuffled[::-1], padded, atol=1e-5)  # rows come back in the caller's order
+
+
+def test_sentence_features_readouts(tiny_bert):
+    tok = load_tokenizer(source=tiny_bert)
+    model = load_bert_classifier(3, source=tiny_bert, verbose=False).eval()
+    texts = ["the big dog eats a small fish", "a cat", "an apple"]
+    feats = sentence_features(model, tok, texts, ("pooler", "cls", "mean"), batch_size=2, progress=False)
+    assert {k: v.shape for k, v in feats.items()} == {"pooler": (3, 32), "cls": (3, 32), "mean": (3, 32)}
+    with torch.no_grad():
+        out = model.bert(**encode_texts(tok, texts, max_length=64))
+    np.testing.assert_allclose(feats["pooler"], out.pooler_output.numpy(), atol=1e-5)
+    np.testing.assert_allclose(feats["cls"], out.last_hidden_state[:, 0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(feats["mean"], mean_pooled_features(model, tok, texts, progress=False), atol=1e-6)
+    with pytest.raises(ValueError, match="poolings"):
+        sentence_features(model, tok, texts, ("max",), progress=False)
+    with pytest.raises(ValueError, match="no pooler"):
+        from transformers import BertModel
+        sentence_features(BertModel.from_pretrained(tiny_bert, add_pooling_layer=False), tok, texts, ("pooler",),
+                          progress=False)
 
 
 def test_loader_batches_train_a_classifier(tiny_bert, capsys):
