@@ -127,7 +127,7 @@ def frozen_head(model, tok, task, readout: str, args: argparse.Namespace) -> dic
     step_s = (time.perf_counter() - t0) / n_batches
     y = {s: np.array(getattr(task, s).labels) for s in ("train", "valid", "test")}
     fits = {C: make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000)).fit(feats["train"], y["train"])
-            for C in (0.01, 0.1, 1.0, 10.0, 100.0)}
+            for C in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 10.0)}
     valid = {C: clf.score(feats["valid"], y["valid"]) for C, clf in fits.items()}
     best = fits[max(valid, key=valid.get)]
     head = best[-1]

@@ -229,7 +229,6 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 POOLINGS = ("mean", "pooler", "cls")
 
 
-@torch.no_grad()
 def sentence_features(encoder: nn.Module, tokenizer, texts: Sequence[str], poolings: Sequence[str] = ("mean",),
                       batch_size: int = 64, pairs: Sequence[str] | None = None, max_length: int = 64,
                       progress: bool = True, autocast: torch.dtype | None = None) -> dict[str, np.ndarray]:
@@ -263,7 +262,8 @@ def sentence_features(encoder: nn.Module, tokenizer, texts: Sequence[str], pooli
         enc = encode_texts(tokenizer, [texts[j] for j in idx], [pairs[j] for j in idx] if pairs is not None else None,
                            max_length, warn=False)
         enc = {k: v.to(device) for k, v in enc.items()}
-        with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        amp = torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None)
+        with torch.no_grad(), amp:
             result = body(**enc)
         hidden = result.last_hidden_state  # (B, T, H)
         readout = {"mean": lambda: mean_pool(hidden, enc["attention_mask"]), "pooler": lambda: result.pooler_output,
