@@ -104,9 +104,11 @@ def load_bert_encoder(profile: str | None = None, source: Source | None = None,
     return _load(AutoModel, profile, source, verbose, trust_remote_code=False).to(device).eval()
 
 
-def warn_if_truncated(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int) -> float:
+def warn_if_truncated(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int,
+                      stacklevel: int = 3) -> float:
     """Warn once (per call) with the share of texts longer than ``max_length`` tokens, which truncation cuts;
-    returns that share. Choose ``max_length`` from the length distribution (lesson 07) to keep it near 0."""
+    returns that share. Choose ``max_length`` from the length distribution (lesson 07) to keep it near 0.
+    ``stacklevel`` as in ``warnings.warn``: the default names the caller of the function that called this."""
     import warnings
 
     lengths = [len(ids) for ids in tokenizer(list(texts), list(pairs) if pairs is not None else None)["input_ids"]]
@@ -114,7 +116,7 @@ def warn_if_truncated(tokenizer, texts: Sequence[str], pairs: Sequence[str] | No
     if cut:
         warnings.warn(f"{cut} of {len(lengths)} texts ({cut / len(lengths):.1%}) are longer than max_length="
                       f"{max_length} tokens and were cut (the longest has {max(lengths)}); pass a larger "
-                      "max_length if their ends matter.", stacklevel=3)
+                      "max_length if their ends matter.", stacklevel=stacklevel)
     return cut / max(len(lengths), 1)
 
 
@@ -239,6 +241,18 @@ def sentence_features(encoder: nn.Module, tokenizer, texts: Sequence[str], pooli
     ``AutoModelForSequenceClassification`` feeds its head), ``"cls"`` the raw ``[CLS]`` vector. One forward
     pass serves every readout asked for. ``autocast`` runs it under ``torch.autocast`` with that dtype.
     """
+    return _features(encoder, tokenizer, texts, poolings, batch_size, pairs, max_length, progress, autocast)
+
+
+def mean_pooled_features(encoder: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
+                         pairs: Sequence[str] | None = None, max_length: int = 64,
+                         progress: bool = True) -> np.ndarray:
+    """Frozen sentence features: mean-pooled last hidden states, one row per text (N, H)."""
+    return _features(encoder, tokenizer, texts, ("mean",), batch_size, pairs, max_length, progress, None)["mean"]
+
+
+def _features(encoder, tokenizer, texts, poolings, batch_size, pairs, max_length, progress, autocast):
+    """The work of sentence_features / mean_pooled_features (one level down, so warnings name their caller)."""
     unknown = [p for p in poolings if p not in POOLINGS]
     if unknown or not poolings:
         raise ValueError(f"poolings must be a non-empty list of {POOLINGS}, not {list(poolings)}.")
@@ -255,7 +269,7 @@ def sentence_features(encoder: nn.Module, tokenizer, texts: Sequence[str], pooli
     # batch texts of similar length together: far less padding to compute, same result
     lengths = [len(t) + (len(pairs[i]) if pairs is not None else 0) for i, t in enumerate(texts)]
     order = np.argsort(lengths, kind="stable")
-    warn_if_truncated(tokenizer, texts, pairs, max_length)  # once for all texts, not once per batch
+    warn_if_truncated(tokenizer, texts, pairs, max_length, stacklevel=4)  # once for all texts, not once per batch
     out: dict[str, list] = {p: [] for p in poolings}
     for i in tqdm(range(0, len(texts), batch_size), desc="features", disable=not progress, leave=False):
         idx = order[i:i + batch_size]
@@ -274,13 +288,6 @@ def sentence_features(encoder: nn.Module, tokenizer, texts: Sequence[str], pooli
     back = np.argsort(order)  # back to the caller's order
     width = body.config.hidden_size
     return {p: np.concatenate(v)[back] if v else np.zeros((0, width), dtype=np.float32) for p, v in out.items()}
-
-
-def mean_pooled_features(encoder: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64,
-                         pairs: Sequence[str] | None = None, max_length: int = 64,
-                         progress: bool = True) -> np.ndarray:
-    """Frozen sentence features: mean-pooled last hidden states, one row per text (N, H)."""
-    return sentence_features(encoder, tokenizer, texts, ("mean",), batch_size, pairs, max_length, progress)["mean"]
 
 
 def bert_layer_groups(model: nn.Module) -> list[nn.Module]:
