@@ -92,21 +92,18 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> dict:
     bill = training_memory(model, next(iter(train_dl())))
     timer = StepTimer()
     seed_everything(seed)
-    if lr is None:   # head only: features once, then a converged logistic regression
+    out = {}   # params, step_s, valid, acc
+    if lr is None:   # head only: features once, then a converged logistic regression (tested inside)
         readout = "pooler" if method == "head_only" else "mean"
-        out = {}
         train = lambda: out.update(frozen_head(model, tok, task, readout, args))
-        _, measured = cuda_peak_mb(train) if device == "cuda" else peak_rss_delta_mb(train)
-        return {"method": method, "seed": seed, "params": out["params"], "bill_mb": bill.total / MB,
-                "measured_mb": measured, "step_s": out["step_s"], "valid": out["valid"], "acc": out["acc"],
-                "device": device}
-    train = lambda: fit(model, train_dl(), epochs=args.epochs, lr=lr, callbacks=[timer],
-                        progress=False, device=device)
+    else:
+        train = lambda: fit(model, train_dl(), epochs=args.epochs, lr=lr, callbacks=[timer],
+                            progress=False, device=device)
     _, measured = cuda_peak_mb(train) if device == "cuda" else peak_rss_delta_mb(train)
-    trainable, _ = count_trainable(model)
-    return {"method": method, "seed": seed, "params": trainable, "bill_mb": bill.total / MB,
-            "measured_mb": measured, "step_s": timer.median(), "valid": evaluate(model, valid_dl)["acc"],
-            "acc": evaluate(model, test_dl)["acc"],
+    if lr is not None:
+        out = {"params": count_trainable(model)[0], "step_s": timer.median(),
+               "valid": evaluate(model, valid_dl)["acc"], "acc": evaluate(model, test_dl)["acc"]}
+    return {"method": method, "seed": seed, **out, "bill_mb": bill.total / MB, "measured_mb": measured,
             "device": device}
 
 
